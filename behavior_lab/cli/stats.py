@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from behavior_lab.data.schema import DELTA_ACTION_MASK
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -31,6 +34,8 @@ def fit_fast_tokenizer(root: Path, stats, cfg: DictConfig) -> Path:
         horizon=int(cfg.horizon),
         pretokenizer=str(cfg.fast.pretokenizer),
         max_chunks=None if cfg.fast.max_chunks is None else int(cfg.fast.max_chunks),
+        # the tokenizer must see the same action representation as the stats (spec §8 ablation)
+        delta_mask=DELTA_ACTION_MASK if bool(cfg.delta_actions) else np.zeros(23, dtype=bool),
         out_dir=out_dir,
     )
     return out_dir

@@ -143,6 +143,7 @@ def fit_fast_tokenizer_from_dataset(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     min_frequency: int = DEFAULT_MIN_FREQUENCY,
     horizon: int = schema.ACTION_HORIZON,
+    delta_mask: np.ndarray = schema.DELTA_ACTION_MASK,
     pretokenizer: str = "none",
     reserve_pad_id: bool = True,
     max_chunks: int | None = DEFAULT_MAX_FIT_CHUNKS,
@@ -157,15 +158,16 @@ def fit_fast_tokenizer_from_dataset(
     normalised with the action q01/q99 of `norm_stats` (a NormStats or a mapping with action_q01 /
     action_q99 of the full action width). Chunks become int16 DCT codes per episode, so memory is
     ~2·H·D bytes per sampled chunk; `max_chunks` caps how many the BPE sees with a seeded subsample
-    (see DEFAULT_MAX_FIT_CHUNKS; None = all, as the seed). Returns the tokenizer; `save=False` skips
-    writing.
+    (see DEFAULT_MAX_FIT_CHUNKS; None = all, as the seed). `delta_mask` must match the one the stats
+    used (all False when `delta_actions` is off, spec §8.2 ablation). Returns the tokenizer;
+    `save=False` skips writing.
     """
     q01, q99 = _action_quantiles(norm_stats)
     codec = DctCodec.create(q01, q99, dims=dims, scale=scale, horizon=horizon)
     dataset = BehaviorDataset(root, tasks=tasks, cameras=())
     per_episode: list[np.ndarray] = []
     n_episodes = 0
-    sampled = iter_sampled_delta_chunks(dataset, seed, sample_fraction, horizon, max_chunks=max_chunks)
+    sampled = iter_sampled_delta_chunks(dataset, seed, sample_fraction, horizon, delta_mask, max_chunks=max_chunks)
     for _, chunks in sampled:
         n_episodes += 1
         if len(chunks):

@@ -18,19 +18,20 @@ Deviations from the HF reference, each deliberate:
   |coeff| <= ||y||_2 <= sqrt(H). The alphabet (2*ceil(scale*sqrt(H)) + 1 = 111 symbols for H=30) then
   covers every chunk that can ever be encoded, so `encode` never meets an unknown symbol.
 - Pre-tokenisation is configurable. "none" (default) trains BPE on the raw symbol string (one word
-  per chunk), so merges may span dimensions and frequencies. "byte_level" reproduces the HF code's
-  `ByteLevelBPETokenizer`, whose GPT-2 byte-level pre-tokeniser splits each string on regex classes
-  (letters / digits / spaces / punctuation of the code points chr(v - min_token)) and UTF-8 encodes
-  symbols >= 128 into two bytes; use it to match the seed's token lengths (spec §16 item 8).
+  per chunk), so merges may span dimensions and frequencies. "byte_level" sets up what the HF code's
+  `ByteLevelBPETokenizer` does: the GPT-2 byte-level pre-tokeniser splits each string at regex class
+  changes (letters / digits / spaces / punctuation of the characters chr(v - min_token)), so no token
+  spans a class boundary. Because the seed's min_token is data-dependent, its class boundaries fall on
+  other codes than ours: "byte_level" approximates the seed's segmentation, it does not reproduce it.
 - Id 0 is reserved for a pad special token by default (`reserve_pad_id`), see PAD_TOKEN.
 - Decoding is total: malformed sequences are padded with zero coefficients or truncated to H*D
   coefficients (the HF code returns an all-zero chunk instead), and ids outside the vocabulary are
   dropped. FAST is never decoded by the seed at inference (spec §7.3); decode serves tests/analysis.
 
-BPE training in `tokenizers` has no randomness (no dropout; the trainer counts identical words in a
-map, breaks count ties by symbol ids, and assigns alphabet ids in code-point order), so a fit is a
-function of the multiset of chunks: `fit` is deterministic and independent of the input order. Any
-sampling randomness lives in the caller (`fast_samples.fit_fast_tokenizer_from_dataset`).
+BPE training in `tokenizers` has no randomness (no dropout; identical words are counted in a map;
+alphabet ids are assigned in code-point order), so a fit is a function of the multiset of chunks:
+two fits, and a fit on shuffled input, give identical vocab and merges (tested). Any sampling
+randomness lives in the caller (`fast_samples.fit_fast_tokenizer_from_dataset`, seeded).
 """
 
 from __future__ import annotations
@@ -117,8 +118,7 @@ def parse_dims(spec: str | Sequence[int], action_dim: int | None = schema.ACTION
                 f"encoded dims {spec!r}: dimension(s) {too_big} out of range for a {action_dim}-D action "
                 f"(valid 0..{action_dim - 1})"
             )
-    seen: set[int] = set()
-    dupes = sorted({d for d in dims if d in seen or seen.add(d)})
+    dupes = sorted({d for d in dims if dims.count(d) > 1})
     if dupes:
         raise ValueError(f"encoded dims {spec!r}: dimension(s) {dupes} listed more than once")
     return tuple(dims)
@@ -137,7 +137,7 @@ def format_dims(dims: Sequence[int]) -> str:
     return ",".join(items)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: no generated __eq__
 class DctCodec:
     """The deterministic half of FAST: action chunk <-> integer DCT codes (spec §7.1 steps 1-5).
 
@@ -404,7 +404,8 @@ class FastTokenizer:
         ok = len(valid) == len(ids)
         if self.pretokenizer == "byte_level":
             text = self._bpe.decoder.decode([self._id_to_token[t] for t in valid])
-            # Invalid UTF-8 (an arbitrary id sequence can split a 2-byte symbol) decodes to U+FFFD.
+            # Guard: byte sequences that are not valid UTF-8 decode to U+FFFD. (Symbols are < 128, one
+            # byte each, so only out-of-range input can cause it; raw alphabet ids pass through.)
             if "\ufffd" in text:
                 ok = False
                 text = text.replace("\ufffd", "")
@@ -473,7 +474,7 @@ class FastTokenizer:
                                "bpe_sha256", "min_token", "reserve_pad_id") if k not in meta]
         if missing:
             raise ValueError(f"{meta_path}: missing key(s) {missing}")
-        bpe_path = d / meta.get("bpe_file", BPE_FILE)
+        bpe_path = d / BPE_FILE
         if not bpe_path.is_file():
             raise FileNotFoundError(f"{bpe_path} missing (referenced by {meta_path})")
         bpe_text = bpe_path.read_text(encoding="utf-8")

@@ -34,8 +34,9 @@ QUANT_BOUND = math.sqrt(H) * 0.5 / SCALE  # 0.274
 # Uniform rounding error has RMS step/sqrt(12) = (1/scale)/sqrt(12) = 0.0289 per coefficient, which
 # an orthonormal transform preserves on average; zero-rounded coefficients of smooth data err less.
 RMS_TOL_SMOOTH = 0.02  # measured 0.011
-RMS_TOL_RANDOM_WALK = 0.035  # measured 0.027
-MAX_TOL_EMPIRICAL = 0.2  # measured 0.171 (smooth; gripper steps) and 0.177 (random walk)
+RMS_TOL_RANDOM_WALK = 0.035  # measured 0.0287
+MAX_TOL_EMPIRICAL = 0.2  # measured 0.180 (smooth; at gripper steps) and 0.127 (random walk)
+# BPE is lossless, so these errors come from the codec alone and do not depend on the fitted vocab.
 
 
 # --- synthetic data ---------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def quantiles(chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def smooth_data():
-    train = smooth_chunks(0, 40)[::5]
+    train = smooth_chunks(0, 40)[::8]
     q01, q99 = quantiles(train)
     return train, smooth_chunks(99, 8), q01, q99
 
@@ -223,7 +224,7 @@ def test_reconstruction_smooth(smooth_tok, smooth_data):
 
 
 def test_reconstruction_random_walk():
-    train, test = random_walk_chunks(0, 1500), random_walk_chunks(1, 500)
+    train, test = random_walk_chunks(0, 1000), random_walk_chunks(1, 500)
     q01, q99 = quantiles(train)
     tok = FastTokenizer.fit(train, q01, q99)
     err = normalised_errors(tok, test)
@@ -242,6 +243,7 @@ def test_out_of_range_values_decode_to_the_clip(smooth_tok):
 
 def test_fit_is_deterministic_and_order_independent(smooth_data):
     train, _, q01, q99 = smooth_data
+    train = train[:800]
     a = FastTokenizer.fit(train, q01, q99)
     b = FastTokenizer.fit(train, q01, q99)
     c = FastTokenizer.fit(train[np.random.default_rng(3).permutation(len(train))], q01, q99)
@@ -291,7 +293,12 @@ def test_byte_level_mode_roundtrip(smooth_data, tmp_path):
         codes, ok = tok.decode_codes(tok.encode(chunk))
         assert ok
         np.testing.assert_array_equal(codes, tok.codec.to_codes(chunk))
+    ids = tok.encode(test[0])
+    for bad in ([1], [1, 2, 3] + ids, ids[:3], [0, 7] + ids, [4096]):
+        codes, ok = tok.decode_codes(bad)
+        assert not ok and codes.shape == (H * 22,)
     loaded = FastTokenizer.load(tok.save(tmp_path / "bl"))
+
     assert loaded.encode_batch(test[:50]) == tok.encode_batch(test[:50])
 
 
@@ -465,6 +472,10 @@ def test_fit_from_dataset(tiny_dataset):
     # Task selection and the chunk cap.
     only3 = fit_fast_tokenizer_from_dataset(root, stats, seed=3, tasks=[3], max_chunks=5, vocab_size=400, save=False)
     assert only3.vocab_size <= 400
+    absolute = fit_fast_tokenizer_from_dataset(
+        root, stats, seed=3, sample_fraction=0.5, vocab_size=400, delta_mask=np.zeros(23, bool), save=False
+    )
+    assert absolute.fingerprint() != tok.fingerprint()  # spec §8.2: all-absolute actions change the fit
 
 
 def test_fit_from_dataset_needs_quantiles(tiny_dataset):
