@@ -1,0 +1,22 @@
+"""MuJoCo "mini-BEHAVIOR": an embedded suite speaking BEHAVIOR-1K's interfaces (DESIGN §1, §5).
+
+``make_env(task, **cfg)`` builds a task environment; see ``behavior_lab.sim.registry``.
+MUJOCO_GL must be chosen before mujoco is imported (sim-measurements.md §1), so it is set here,
+and the registry is imported lazily so that ``import behavior_lab.sim`` stays cheap.
+"""
+
+import logging
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO chatter under Hydra logging
+
+__all__ = ["TASKS", "make_env"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from behavior_lab.sim import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'behavior_lab.sim' has no attribute {name!r}")

@@ -1,0 +1,133 @@
+"""Assisted grasping as in OmniGibson: a closing gripper near a graspable object welds it to the palm.
+
+Every (hand, graspable body) pair has an inactive ``<weld>`` (``<connect>`` for door handles) in
+the model. When a hand is
+commanded to close (gripper action < 0) while its grasp site is within the object's grasp window,
+the weld's relative pose is written from the current state and the weld is switched on
+(sim-measurements.md §1 recipe, runtime ``eq_data``; ``mj_setConst`` is never called). Opening the
+hand (action > 0) releases it. A two-handed object (a big box) engages only when both hands close
+within their windows, and drops as soon as either hand opens.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from behavior_lab.sim import robot
+from behavior_lab.sim.tasks.base import GraspSpec
+
+SIDES = ("left", "right")
+
+
+def weld_name(side: str, body: str) -> str:
+    return f"grasp_{side}_{body}"
+
+
+def weld_xml(grasps: dict[str, GraspSpec]) -> str:
+    """The inactive weld equalities the model needs for ``grasps``."""
+    lines = []
+    for body, spec in grasps.items():
+        for side in SIDES:
+            if spec.sites.get(side):
+                if spec.constraint == "connect":
+                    lines.append(f'<connect name="{weld_name(side, body)}" body1="{robot.PALM_BODY[side]}" '
+                                 f'body2="{body}" anchor="0 0 0" active="false" solref="0.01 1"/>')
+                else:
+                    lines.append(f'<weld name="{weld_name(side, body)}" body1="{robot.PALM_BODY[side]}" '
+                                 f'body2="{body}" active="false" solref="0.01 1"/>')
+    return "\n    ".join(lines)
+
+
+class AssistedGrasp:
+    def __init__(self, model: mujoco.MjModel, grasps: dict[str, GraspSpec]):
+        self.model = model
+        self.grasps = grasps
+        self.palm = {s: model.body(robot.PALM_BODY[s]).id for s in SIDES}
+        self.hand_site = {s: model.site(robot.GRASP_SITE[s]).id for s in SIDES}
+        self.weld = {}
+        self.obj_sites = {}
+        for body, spec in grasps.items():
+            for side in SIDES:
+                if spec.sites.get(side):
+                    self.weld[(side, body)] = model.equality(weld_name(side, body)).id
+                    self.obj_sites[(side, body)] = [model.site(n).id for n in spec.sites[side]]
+        self.body_id = {b: model.body(b).id for b in grasps}
+        self.held: dict[str, str | None] = {s: None for s in SIDES}
+
+    def reset(self, data: mujoco.MjData) -> None:
+        for e in self.weld.values():
+            data.eq_active[e] = 0
+        self.held = {s: None for s in SIDES}
+
+    def is_grasped(self, body: str) -> bool:
+        return body in self.held.values()
+
+    def _distance(self, data, side: str, body: str) -> float:
+        hp = data.site_xpos[self.hand_site[side]]
+        return min(float(np.linalg.norm(data.site_xpos[s] - hp)) for s in self.obj_sites[(side, body)])
+
+    def _candidate(self, data, side: str) -> str | None:
+        best, best_d = None, np.inf
+        for (s, body) in self.weld:
+            if s != side or self.is_grasped(body):
+                continue
+            dist = self._distance(data, side, body)
+            if dist <= self.grasps[body].window and dist < best_d:
+                best, best_d = body, dist
+        return best
+
+    def _attach(self, data, side: str, body: str) -> None:
+        m = self.model
+        e = self.weld[(side, body)]
+        b1, b2 = self.palm[side], self.body_id[body]
+        R1 = data.xmat[b1].reshape(3, 3)
+        if self.grasps[body].constraint == "connect":
+            # pin the hand's grasp point to where it currently is on the object (both body frames)
+            p = data.site_xpos[self.hand_site[side]]
+            R2 = data.xmat[b2].reshape(3, 3)
+            m.eq_data[e, 0:3] = R1.T @ (p - data.xpos[b1])
+            m.eq_data[e, 3:6] = R2.T @ (p - data.xpos[b2])
+            data.eq_active[e] = 1
+            self.held[side] = body
+            return
+        q1i, rq = np.zeros(4), np.zeros(4)
+        m.eq_data[e, 0:3] = 0.0
+        m.eq_data[e, 3:6] = R1.T @ (data.xpos[b2] - data.xpos[b1])
+        mujoco.mju_negQuat(q1i, data.xquat[b1])
+        mujoco.mju_mulQuat(rq, q1i, data.xquat[b2])
+        m.eq_data[e, 6:10] = rq
+        m.eq_data[e, 10] = 1.0
+        data.eq_active[e] = 1
+        self.held[side] = body
+
+    def _detach(self, data, side: str) -> None:
+        body = self.held[side]
+        if body is None:
+            return
+        data.eq_active[self.weld[(side, body)]] = 0
+        self.held[side] = None
+        if self.grasps[body].two_handed:
+            other = "right" if side == "left" else "left"
+            if self.held[other] == body:
+                data.eq_active[self.weld[(other, body)]] = 0
+                self.held[other] = None
+
+    def update(self, data: mujoco.MjData, gripper_cmd: dict[str, float]) -> None:
+        """Apply this control step's gripper commands (in [-1, 1]; < 0 closes)."""
+        for side in SIDES:
+            if gripper_cmd[side] > 0.0:
+                self._detach(data, side)
+        closing = [s for s in SIDES if gripper_cmd[s] < 0.0 and self.held[s] is None]
+        for side in closing:
+            body = self._candidate(data, side)
+            if body is None:
+                continue
+            if self.grasps[body].two_handed:
+                other = "right" if side == "left" else "left"
+                if (other in closing and self.held[other] is None
+                        and self._distance(data, other, body) <= self.grasps[body].window):
+                    self._attach(data, side, body)
+                    self._attach(data, other, body)
+            else:
+                self._attach(data, side, body)

@@ -1,0 +1,1 @@
+"""The mini-BEHAVIOR task definitions, one module per BEHAVIOR task (see ``registry``)."""

@@ -1,0 +1,90 @@
+"""What a mini-BEHAVIOR task declares: scene, goal, randomisation, grasp/toggle/door specs, expert.
+
+A task is data plus three functions (scene pieces, layout sampler, expert plan). The environment
+(``behavior_lab.sim.env``) is generic over tasks; nothing task-specific lives there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+
+from behavior_lab.sim.predicates import Predicate
+from behavior_lab.sim.scene import Piece
+
+if TYPE_CHECKING:  # pragma: no cover
+    from behavior_lab.sim.experts import Expert
+
+
+@dataclass(frozen=True)
+class GraspSpec:
+    """Where each hand may grasp a body (site names), and whether it needs both hands at once."""
+
+    sites: dict[str, tuple[str, ...]]  # {"left": (...), "right": (...)}
+    two_handed: bool = False
+    window: float = 0.045  # max distance grasp-site <-> object site for the weld to engage (m)
+    # "weld" holds the object rigidly; "connect" pins the grasp point only (door handles: the door
+    # turns or slides freely about the hand, so the hand keeps its own orientation)
+    constraint: str = "weld"
+
+
+@dataclass(frozen=True)
+class ToggleSpec:
+    """A push button: toggled_on latches once sign * q(joint) exceeds threshold."""
+
+    joint: str
+    sign: float
+    threshold: float = 0.008
+
+
+@dataclass(frozen=True)
+class DoorSpec:
+    """A door on a hinge (q in rad) or a slide (q in m); ``open`` holds when |q| > open_threshold."""
+
+    joint: str
+    open_threshold: float = 0.35
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    x: float
+    y: float
+    yaw: float = 0.0
+
+
+@dataclass
+class Layout:
+    """One instance: robot start pose, static furniture poses, free-object poses (x, y, z, yaw)."""
+
+    robot: Pose2D
+    static: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    free: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """A mini-BEHAVIOR task. ``mean_demo_length`` is the measured mean expert length (30 Hz frames);
+    the episode timeout is twice that, as in BEHAVIOR's eval (facts §3.1)."""
+
+    name: str
+    task_id: int
+    description: str
+    mean_demo_length: int
+    pieces: Callable[[], list[Piece]]
+    sample_layout: Callable[[np.random.Generator], Layout]
+    goal_options: tuple[tuple[Predicate, ...], ...]
+    expert_plan: Callable[["Expert"], Iterator[None]]
+    grasps: dict[str, GraspSpec] = field(default_factory=dict)
+    toggles: dict[str, ToggleSpec] = field(default_factory=dict)
+    doors: dict[str, DoorSpec] = field(default_factory=dict)
+    torso: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def max_steps(self) -> int:
+        return int(2 * self.mean_demo_length)
+
+
+def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(rng.uniform(lo, hi))

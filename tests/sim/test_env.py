@@ -1,0 +1,139 @@
+"""Environment contract: every task builds, resets, steps; BEHAVIOR keys/shapes; determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from behavior_lab.data import schema
+from behavior_lab.sim import TASKS, make_env
+from behavior_lab.sim.env import MiniBehaviorEnv, split_of
+
+
+@pytest.fixture(scope="module", params=TASKS)
+def env(request):
+    e = make_env(request.param)
+    yield e
+    e.close()
+
+
+def test_every_task_resets_and_steps_without_nan(env):
+    obs = env.reset(env.instances("train", 1)[0], render=False)
+    assert obs[schema.PROPRIO_KEY].shape == (schema.PROPRIO_DIM,)
+    assert obs[schema.PROPRIO_KEY].dtype == np.float32
+    assert obs[schema.CAM_REL_POSES_KEY].shape == (schema.CAM_REL_POSES_DIM,)
+    assert obs[schema.TASK_ID_KEY].dtype == np.int64 and obs[schema.TASK_ID_KEY].shape == (1,)
+    assert obs[schema.TASK_ID_KEY][0] == env.task.task_id == schema.task_id(env.task.name)
+    a = env.home_action()
+    a[0:3] = [0.2, -0.1, 0.3]
+    for _ in range(10):
+        out, done, info = env.step(a, render=False)
+        assert out is None and not done
+    assert np.all(np.isfinite(env.data.qpos)) and np.all(np.isfinite(env.proprio()))
+    assert set(info) >= {"success", "q_score", "predicates", "steps", "agent_distance"}
+    assert info["steps"] == 10 and set(info["agent_distance"]) == {"base", "left", "right"}
+    assert info["agent_distance"]["base"] > 0.02
+    assert not info["success"] and info["q_score"] == 0.0
+
+
+def test_same_instance_and_actions_give_identical_states():
+    env = make_env("picking_up_trash")
+    rng = np.random.default_rng(3)
+    actions = [env.home_action() + np.r_[rng.normal(0, 0.2, 3), rng.normal(0, 0.05, 20)] for _ in range(15)]
+    states = []
+    for _ in range(2):
+        env.reset(5, render=False)
+        for a in actions:
+            env.step(a, render=False)
+        states.append(env.get_state())
+    np.testing.assert_array_equal(states[0], states[1])
+    env.reset(6, render=False)
+    assert not np.array_equal(env.get_state(), states[0])
+
+
+def test_state_from_proprio_tracks_the_commanded_joints():
+    env = make_env("turning_on_radio")
+    env.reset(0, render=False)
+    a = env.home_action()
+    a[schema.ACTION_SLICES["right_arm"]] += 0.2
+    a[schema.ACTION_SLICES["torso"]] = [0.1, -0.1, 0.05, 0.2]
+    a[schema.RIGHT_GRIPPER_DIM] = 0.0
+    a[schema.LEFT_GRIPPER_DIM] = -1.0
+    a[0:3] = [0.3, 0.0, 0.0]
+    for _ in range(40):
+        env.step(a, render=False)
+    state = schema.extract_state_from_proprio(env.proprio())
+    np.testing.assert_allclose(state[3:22], a[3:22], atol=0.03)  # torso, arms, left gripper
+    assert abs(state[22] - a[22]) < 0.05  # right gripper width in [-1, 1] units
+    np.testing.assert_allclose(state[0:3], a[0:3], atol=0.02)  # base velocity, robot frame
+
+
+def test_base_velocity_is_robot_frame():
+    env = make_env("turning_on_radio")
+    env.reset(0, render=False)
+    yaw0 = env.proprio()[schema.PROPRIO_INDICES["robot_2d_ori"]][0]
+    a = env.home_action()
+    a[0:3] = [0.0, 0.3, 0.0]  # strafe left
+    start = env.proprio()[schema.PROPRIO_INDICES["robot_pos"]].copy()
+    for _ in range(30):
+        env.step(a, render=False)
+    moved = env.proprio()[schema.PROPRIO_INDICES["robot_pos"]] - start
+    left = np.array([-np.sin(yaw0), np.cos(yaw0), 0.0])
+    assert moved @ left > 0.25 and abs(moved @ np.array([np.cos(yaw0), np.sin(yaw0), 0.0])) < 0.02
+
+
+def test_instances_are_disjoint_and_layouts_differ():
+    train, public, held = (MiniBehaviorEnv.instances(s, 50) for s in ("train", "public", "heldout"))
+    assert not (set(train) & set(public)) and not (set(public) & set(held)) and not (set(train) & set(held))
+    assert split_of(public[3]) == "public" and split_of(held[0]) == "heldout"
+    env = make_env("turning_on_radio")
+    a, b = env.sample_layout(train[0]), env.sample_layout(public[0])
+    assert a.static["radio"] != b.static["radio"]
+    assert env.sample_layout(train[0]).static == a.static  # deterministic per instance
+    with pytest.raises(KeyError, match="train"):
+        MiniBehaviorEnv.instances("test", 3)
+
+
+def test_unknown_task_lists_valid_names_and_suggests():
+    with pytest.raises(KeyError, match="turning_on_radio") as e:
+        make_env("turning_on_radoi")
+    assert "Did you mean" in str(e.value) and "picking_up_trash" in str(e.value)
+
+
+def test_bad_action_shape_is_rejected():
+    env = make_env("turning_on_radio")
+    env.reset(0, render=False)
+    with pytest.raises(ValueError, match="23"):
+        env.step(np.zeros(22), render=False)
+
+
+def test_timeout_is_twice_the_mean_demo_length():
+    for name in TASKS:
+        env = make_env(name)
+        assert env.max_steps == 2 * env.task.mean_demo_length
+
+
+@pytest.mark.sim
+def test_rendered_observation_has_behavior_keys_and_images():
+    env = make_env("turning_on_radio", image_size=48)
+    obs = env.reset(1)
+    for key in schema.OBS_RGB_KEYS:
+        img = obs[key]
+        assert img.shape == (48, 48, 3) and img.dtype == np.uint8
+        assert img.std() > 5  # not a blank frame
+    assert not np.array_equal(obs[schema.HEAD_RGB_KEY], obs[schema.RIGHT_WRIST_RGB_KEY])
+    obs2, _, _ = env.step(env.home_action())
+    assert set(obs2) == set(obs)
+    env.close()
+
+
+def test_image_size_is_bounded():
+    with pytest.raises(ValueError, match="224"):
+        make_env("turning_on_radio", image_size=300)
+
+
+def test_sim_benchmarks_are_registered():
+    from behavior_lab import benchmarks
+
+    names = set(benchmarks.discover())
+    assert {"sim.physics_steps", "sim.render_steps", "sim.demo_seconds", "sim.expert_success"} <= names
