@@ -109,10 +109,9 @@ def main(argv: list[str] | None = None) -> None:
 
     module = importlib.import_module(f"behavior_lab.cli.{cmd}")
     searchpath = ",".join(f"file://{p}" for p in extra_search_paths())
-    hydra_args = list(rest)
-    if searchpath:
-        hydra_args.append(f"hydra.searchpath=[{searchpath}]")
-    hydra_args.append(f"hydra.job.name={cmd}")
+    # Our settings first: flags such as --cfg job may follow the user's overrides.
+    hydra_args = [f"hydra.searchpath=[{searchpath}]"] if searchpath else []
+    hydra_args += [f"hydra.job.name={cmd}"] + list(rest)
 
     def task(cfg: DictConfig):
         return module.run(cfg)
