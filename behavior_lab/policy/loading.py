@@ -32,8 +32,14 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | None = None) -> tuple[Any, Any, Any]:
-    """(model in eval mode on `device`, NormStats, resolved config) of an exported checkpoint."""
+def load_checkpoint(
+    path: str | os.PathLike, device: str | None = None, inference_overrides: Any = None
+) -> tuple[Any, Any, Any]:
+    """(model in eval mode on `device`, NormStats, resolved config) of an exported checkpoint.
+
+    `inference_overrides`: an `innovation` node from an eval/serve config; its inference-only
+    sampler settings (`inpainting.*`: tau, guard, propagation, step rule) replace the checkpoint's,
+    since they do not change the weights (DESIGN §4)."""
     import torch
     from omegaconf import OmegaConf
     from safetensors.torch import load_file
@@ -46,6 +52,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | None = None) -> tuple
     if "model" not in cfg:
         raise CheckpointError(f"{p / CONFIG_FILE}: no `model` node; not a behavior_lab training config")
     norm_stats = NormStats.load(p)
+    if inference_overrides is not None and inference_overrides.get("inpainting") is not None:
+        base = cfg.get("innovation") or OmegaConf.create({})
+        cfg.innovation = OmegaConf.merge(base, {"inpainting": inference_overrides["inpainting"]})
     innovation = cfg.get("innovation")
     # The action correlation is not part of the weights (non-persistent buffers): load it from the
     # copied stats whenever correlated noise or correlation-aware inpainting may use it (spec §3, §9.3).
