@@ -1,0 +1,116 @@
+"""`behavior-lab eval` for real: a tiny exported checkpoint in the MuJoCo suite, files, scores, resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from behavior_lab.eval.scoring import score_dir
+
+pytestmark = pytest.mark.sim
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A real exported checkpoint of the tiny preset (random init) with demo-length stats."""
+    from omegaconf import OmegaConf
+
+    from behavior_lab.data import schema
+    from behavior_lab.data.stats import NormStats
+    from behavior_lab.serving.bench import tiny_model
+    from behavior_lab.training.export import export_checkpoint
+
+    root = tmp_path_factory.mktemp("ckpt")
+    model, cfg = tiny_model()
+    stats = NormStats(
+        action_mean=np.zeros((30, 32)), action_std=np.ones((30, 32)) * 0.05,
+        action_global_mean=np.zeros(32), action_global_std=np.ones(32),
+        action_q01=-np.ones(32), action_q99=np.ones(32),
+        state_mean=np.zeros(32), state_std=np.ones(32), state_q01=-np.ones(32), state_q99=np.ones(32),
+        task_num_stages={0: 5}, task_mean_length={0: 20.0},  # timeout = 2 x 20 steps
+        delta_mask=schema.DELTA_ACTION_MASK.copy(),
+    )
+    (root / "data" / "meta").mkdir(parents=True)
+    np.savez(root / "data" / "meta" / "action_correlation.npz", cholesky=np.eye(960))
+    obj = stats.to_json()
+    obj["correlation"] = {"file": "action_correlation.npz", "sha256": None}
+    (root / "data" / "meta" / "norm_stats.json").write_text(json.dumps(obj))
+    return export_checkpoint(root / "export", model.state_dict(), OmegaConf.to_container(cfg), root / "data")
+
+
+def _eval(ckpt, out, *extra):
+    cmd = [sys.executable, "-m", "behavior_lab.cli.main", "eval", f"ckpt={ckpt}", "tasks=[turning_on_radio]",
+           "episodes_per_task=2", f"out={out}", "num_envs=2", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_eval_writes_valid_files_that_score_to_hand_computed_values(tiny_checkpoint, tmp_path):
+    r = _eval(tiny_checkpoint, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == f"metrics written to {tmp_path}/metrics"
+    files = sorted((tmp_path / "metrics").glob("*.json"))
+    assert [f.name for f in files] == ["turning_on_radio_1000000_0.json", "turning_on_radio_1000001_0.json"]
+    qs, succ = [], []
+    for f in files:
+        rec = json.loads(f.read_text())
+        for key in ("q_score", "time", "agent_distance", "normalized_agent_distance", "success", "predicates",
+                    "seed", "config_hash", "ckpt_hash"):
+            assert key in rec, key
+        assert 0.0 <= rec["q_score"]["final"] <= 1.0
+        assert rec["time"]["simulator_steps"] <= 40  # 2 x mean demo length from the checkpoint's stats
+        assert rec["time"]["simulator_time"] == pytest.approx(rec["time"]["simulator_steps"] / 30)
+        assert rec["time"]["normalized_time"] == pytest.approx(20.0 / rec["time"]["simulator_steps"])
+        qs.append(rec["q_score"]["final"])
+        succ.append(rec["q_score"]["final"] == 1.0)
+    summary = score_dir(tmp_path / "metrics", tasks=["turning_on_radio"], expected=2)
+    assert summary.q_score == pytest.approx(sum(qs) / 2)
+    assert summary.task_sr == pytest.approx(sum(succ) / 2)
+
+
+def test_rerun_skips_finished_episodes_and_inference_toggles_change_the_config_hash(tiny_checkpoint, tmp_path):
+    assert _eval(tiny_checkpoint, tmp_path).returncode == 0
+    before = {p.name: p.read_text() for p in (tmp_path / "metrics").glob("*.json")}
+    r = _eval(tiny_checkpoint, tmp_path)
+    assert r.returncode == 0
+    assert "0 env steps" in r.stdout or "env steps" not in r.stdout
+    assert {p.name: p.read_text() for p in (tmp_path / "metrics").glob("*.json")} == before
+    other = tmp_path / "off"
+    r = _eval(tiny_checkpoint, other, "innovation/spline_speedup=off", "innovation/inpainting=off")
+    assert r.returncode == 0, r.stderr[-3000:]
+    h_on = json.loads(next(iter(before.values())))["config_hash"]
+    h_off = json.loads(next((other / "metrics").glob("*.json")).read_text())["config_hash"]
+    assert h_on != h_off
+
+
+def test_omnigibson_backend_without_omnigibson_says_how_to_install(tiny_checkpoint, tmp_path):
+    from behavior_lab.eval.omnigibson_backend import omnigibson_available
+
+    if omnigibson_available():
+        pytest.skip("omnigibson is installed here; this checks the message shown when it is not")
+    r = _eval(tiny_checkpoint, tmp_path, "backend=omnigibson")
+    assert r.returncode != 0
+    assert "OmniGibson 3.7" in (r.stdout + r.stderr) and "BEHAVIOR-1K" in (r.stdout + r.stderr)
+
+
+def test_official_eval_command_shape():
+    from pathlib import Path
+
+    from behavior_lab.eval.omnigibson_backend import official_eval_command
+
+    cmd = official_eval_command("turning_on_radio", Path("/r"), 8123, [0, 1])
+    assert cmd[1:3] == ["-m", "omnigibson.learning.eval"]
+    assert "policy=websocket" in cmd and "task.name=turning_on_radio" in cmd and "log_path=/r" in cmd
+    assert "eval_instance_ids=[0,1]" in cmd and "model.port=8123" in cmd
+
+
+@pytest.mark.skipif(importlib.util.find_spec("omnigibson") is None,
+                    reason="omnigibson (OmniGibson 3.7.x on Isaac Sim, RTX GPU) is not installed")
+def test_omnigibson_backend_runs_official_eval(tiny_checkpoint, tmp_path):
+    r = _eval(tiny_checkpoint, tmp_path, "backend=omnigibson")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert list((tmp_path / "metrics").glob("turning_on_radio_*.json"))
