@@ -1,0 +1,93 @@
+"""`behavior-lab train` end to end on the real data layer and model (tiny preset, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from behavior_lab.cli import train as train_cli
+
+EXPERIMENTS = sorted(p.stem for p in (Path(train_cli.__file__).parents[2] / "experiments" / "experiment").glob("*.yaml"))
+CPU_EXPERIMENTS = [e for e in EXPERIMENTS if e != "b1k_pi05"]
+
+
+def _cfg(root, out, *overrides):
+    return train_cli.compose([f"data.root={root}", f"out={out}", "data.source_kwargs.progress=false",
+                              "trainer.enable_progress_bar=false", *overrides])
+
+
+def test_presets_found():
+    assert {"embedded", "smoke", "b1k_pi05"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", CPU_EXPERIMENTS)
+def test_experiment_fast_dev_run_exports(experiment, tiny_dataset, tmp_path, capsys):
+    cfg = _cfg(tiny_dataset, tmp_path / "run", f"experiment={experiment}", "trainer.fast_dev_run=true")
+    path = train_cli.run(cfg)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == path  # the export path is the last line
+    files = {p.name for p in Path(path).iterdir()}
+    assert {"config.yaml", "model.safetensors", "norm_stats.json", "action_correlation.npz", "fast_tokenizer"} <= files
+    from behavior_lab.policy.loading import load_checkpoint
+
+    model, _, cfg2 = load_checkpoint(path)  # what eval/serve do
+    assert cfg2.model.name == "tiny"
+
+
+def test_b1k_pi05_composes_to_the_seed_recipe(tmp_path):
+    cfg = _cfg("/data/b1k", tmp_path, "experiment=b1k_pi05")
+    assert cfg.model.name == "pi05" and cfg.model.dtype == "float32"  # fp32 masters under bf16 autocast
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.accelerator == "gpu"
+    assert cfg.trainer.max_steps == 200_000 and cfg.data.batch_size == 32 and cfg.data.image_size == 224
+    assert (cfg.optim.lr, cfg.optim.end_lr, cfg.optim.warmup_steps, cfg.optim.decay_steps) == (1e-4, 1e-5, 1000, 20000)
+    assert cfg.ema.decay == 0.99 and cfg.data.augment.enabled
+    assert all(cfg.innovation[k].enabled for k in cfg.innovation)
+
+
+def test_b1k_pi05_model_builds_on_meta_device(tmp_path):
+    from behavior_lab.models.factory import build_model
+
+    cfg = _cfg("/data/b1k", tmp_path, "experiment=b1k_pi05")
+    model = build_model(cfg.model, cfg.innovation, device="meta")
+    n = sum(p.numel() for p in model.parameters())
+    assert 3.0e9 < n < 3.8e9, n  # SigLIP-So400m + Gemma-2B + Gemma-300M (+ new heads)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="b1k_pi05 needs a CUDA GPU (pi05-size model, bf16)")
+def test_b1k_pi05_fast_dev_run_gpu(tiny_dataset, tmp_path):
+    cfg = _cfg(tiny_dataset, tmp_path / "run", "experiment=b1k_pi05", "trainer.fast_dev_run=true",
+               "data.batch_size=2", "data.image_size=64", "model.vision.image_size=224")
+    assert Path(train_cli.run(cfg)).is_dir()
+
+
+class Killed(RuntimeError):
+    pass
+
+
+class KillAtStep(pl.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise Killed
+
+
+def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
+    common = ["experiment=smoke", "trainer.max_steps=6", "trainer.val_check_interval=3", "checkpoint.every_n_steps=3",
+              "data.batch_size=4"]
+    ref = load_file(str(Path(train_cli.run(_cfg(tiny_dataset, tmp_path / "a", *common))) / "model.safetensors"))
+
+    cfg = _cfg(tiny_dataset, tmp_path / "b", *common)
+    trainer, module, dm, ema = train_cli.build(cfg, extra_callbacks=[KillAtStep(5)])
+    with pytest.raises(Killed):
+        trainer.fit(module, datamodule=dm)
+    assert (tmp_path / "b" / "checkpoints" / "last.ckpt").is_file()
+    got = load_file(str(Path(train_cli.run(cfg)) / "model.safetensors"))  # resume=auto picks last.ckpt (step 3)
+    assert ref.keys() == got.keys()
+    worst = max((ref[k].float() - got[k].float()).abs().max().item() for k in ref)
+    assert worst == 0.0, f"resumed run differs from the uninterrupted one by up to {worst}"
