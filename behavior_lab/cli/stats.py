@@ -66,6 +66,7 @@ def run(cfg: DictConfig) -> None:
         horizon=int(cfg.horizon),
         delta_actions=bool(cfg.delta_actions),
         correlation=bool(cfg.correlation),
+        std_floor_rel=float(cfg.get("std_floor_rel", 0.0)),
         stage_table=None if table is None else {int(k): int(v) for k, v in OmegaConf.to_container(table).items()},
         progress=bool(cfg.progress),
     )

@@ -175,3 +175,16 @@ def test_stats_never_half_written(dataset_copy):
     for p, content in before.items():
         assert (dataset_copy / p).read_bytes() == content
     assert not list((dataset_copy / "meta").glob(".*tmp*"))
+
+
+def test_per_timestep_std_floor_protects_near_constant_timesteps():
+    import numpy as np
+
+    from behavior_lab.data.stats import floor_per_timestep_std
+
+    std = np.array([[0.0, 0.5], [1e-9, 0.4], [0.2, 0.0]])  # (t, d); dim 0 varies only at t=2
+    np.testing.assert_array_equal(floor_per_timestep_std(std, 0.0), std)  # seed behaviour
+    out = floor_per_timestep_std(std, 0.1)
+    np.testing.assert_allclose(out[:, 0], [0.02, 0.02, 0.2])
+    np.testing.assert_allclose(out[:, 1], [0.5, 0.4, 0.05])
+    assert floor_per_timestep_std(np.zeros((2, 1)), 0.1).min() == 1e-3
