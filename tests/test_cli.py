@@ -81,3 +81,16 @@ def test_bench_unknown_name_lists_available(tmp_path):
     r = _run(["bench", "names=[no_such_bench]", f"out={tmp_path}"], cwd=tmp_path)
     assert r.returncode != 0
     assert "unknown benchmark 'no_such_bench'" in (r.stdout + r.stderr)
+
+
+def test_flags_are_moved_before_overrides():
+    assert cli.split_flags(["a=1", "--cfg", "job", "b=2"]) == (["--cfg", "job"], ["a=1", "b=2"])
+    assert cli.split_flags(["--multirun", "a=1,2"]) == (["--multirun"], ["a=1,2"])
+    assert cli.split_flags(["--info", "a=1"]) == (["--info"], ["a=1"])
+    assert cli.split_flags(["--info", "searchpath"]) == (["--info", "searchpath"], [])
+
+
+def test_cfg_job_after_overrides(tmp_path):
+    r = _run(["bench", "quick=true", "--cfg", "job"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "quick: true" in r.stdout

@@ -87,6 +87,29 @@ def check_overrides(overrides: list[str]) -> str | None:
     return None
 
 
+# Hydra flags that take a value (`--info` takes an optional one).
+_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
+
+
+def split_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(flags with their values, overrides), each in the user's order."""
+    flags, overrides = [], []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-"):
+            flags.append(a)
+            if a in _VALUE_FLAGS and "=" not in a and i + 1 < len(args) and "=" not in args[i + 1] \
+                    and not args[i + 1].startswith("-"):
+                flags.append(args[i + 1])
+                i += 1
+        else:
+            overrides.append(a)
+        i += 1
+    return flags, overrides
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmds = available_commands()
@@ -109,9 +132,11 @@ def main(argv: list[str] | None = None) -> None:
 
     module = importlib.import_module(f"behavior_lab.cli.{cmd}")
     searchpath = ",".join(f"file://{p}" for p in extra_search_paths())
-    # Our settings first: flags such as --cfg job may follow the user's overrides.
-    hydra_args = [f"hydra.searchpath=[{searchpath}]"] if searchpath else []
-    hydra_args += [f"hydra.job.name={cmd}"] + list(rest)
+    # Hydra's argparse wants flags before overrides (positionals split by a flag are refused), so
+    # `behavior-lab sweep a=1 --cfg job` and `sweep --multirun a=1` both become flags + overrides.
+    flags, overrides = split_flags(rest)
+    ours = [f"hydra.searchpath=[{searchpath}]"] if searchpath else []
+    hydra_args = flags + ours + [f"hydra.job.name={cmd}"] + overrides
 
     def task(cfg: DictConfig):
         return module.run(cfg)
