@@ -114,3 +114,30 @@ def test_omnigibson_backend_runs_official_eval(tiny_checkpoint, tmp_path):
     r = _eval(tiny_checkpoint, tmp_path, "backend=omnigibson")
     assert r.returncode == 0, r.stderr[-3000:]
     assert list((tmp_path / "metrics").glob("turning_on_radio_*.json"))
+
+
+def test_sigkilled_evaluation_resumes_with_every_episode_exactly_once(tiny_checkpoint, tmp_path):
+    """A real process killed with SIGKILL mid-run, then the same command again."""
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "behavior_lab.cli.main", "eval", f"ckpt={tiny_checkpoint}",
+           "tasks=[turning_on_radio]", "episodes_per_task=6", f"out={tmp_path}", "num_envs=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "metrics"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (metrics.is_dir() and list(metrics.glob("*.json"))):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.read_text() for p in metrics.glob("*.json")}
+    assert 1 <= len(before) < 6, "the kill should land mid-run"
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = sorted(p.name for p in metrics.glob("*.json"))
+    assert names == sorted(f"turning_on_radio_{1000000 + i}_0.json" for i in range(6))
+    for name, text in before.items():
+        assert (metrics / name).read_text() == text  # finished results kept as they were
+    summary = score_dir(metrics, tasks=["turning_on_radio"], expected=6)
+    assert summary.tasks[0].episodes == 6
