@@ -42,6 +42,20 @@ def data_kwargs_for_innovations(cfg: DictConfig) -> dict:
     return out
 
 
+def init_from_checkpoint(model, path: str) -> None:
+    """Load a local pi05_base (openpi-converted / LeRobot safetensors) into `model` (spec §12.2):
+    matching tensors are copied, modules new to PiBehavior keep their initialisation; the key report
+    is printed. A later resume (last.ckpt) restores the trained weights over this."""
+    from behavior_lab.models.checkpoint import load_pi05_base
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"init_from={path}: no such checkpoint file or directory")
+    report = load_pi05_base(model, path)
+    print(f"init_from {path}: {report.summary()}", flush=True)
+    if not report.loaded:
+        raise ValueError(f"init_from={path}: no tensor matched this model ({report.summary()})")
+
+
 def build(cfg: DictConfig, extra_callbacks: list | None = None):
     """(trainer, module, datamodule, ema) for a composed train config; shared by run() and tests."""
     import lightning.pytorch as pl
@@ -63,6 +77,8 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
     norm_stats = datamodule.load_norm_stats()
     chol = norm_stats.correlation_cholesky if _on(cfg, "correlated_noise") else None
     model = build_model(cfg.model, cfg.get("innovation"), correlation_cholesky=chol)
+    if cfg.get("init_from"):
+        init_from_checkpoint(model, str(cfg.init_from))
     module = PolicyModule(model, optim=OmegaConf.to_container(cfg.optim, resolve=True), seed=int(cfg.seed))
 
     callbacks = [ThroughputMonitor()]

@@ -91,3 +91,25 @@ def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
     assert ref.keys() == got.keys()
     worst = max((ref[k].float() - got[k].float()).abs().max().item() for k in ref)
     assert worst == 0.0, f"resumed run differs from the uninterrupted one by up to {worst}"
+
+
+def test_init_from_loads_matching_tensors_and_reports(tiny_dataset, tmp_path, capsys):
+    """`init_from=` copies a checkpoint's matching tensors before training (spec §12.2)."""
+    from safetensors.torch import save_file
+
+    from behavior_lab.models.factory import build_model
+
+    cfg = _cfg(tiny_dataset, tmp_path / "run", "experiment=smoke", "innovation/correlated_noise=off")
+    donor = build_model(cfg.model, cfg.innovation)
+    with torch.no_grad():
+        for p in donor.parameters():
+            p.fill_(0.0123)
+    save_file({k: v.contiguous() for k, v in donor.state_dict().items()}, str(tmp_path / "base.safetensors"))
+    cfg = _cfg(tiny_dataset, tmp_path / "run", "experiment=smoke", "innovation/correlated_noise=off",
+               f"init_from={tmp_path / 'base.safetensors'}")
+    trainer, module, datamodule, _ = train_cli.build(cfg)[:4]
+    assert "init_from" in capsys.readouterr().out
+    first = next(iter(module.model.parameters()))
+    assert torch.all(first == 0.0123)
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        train_cli.build(_cfg(tiny_dataset, tmp_path / "r2", "experiment=smoke", f"init_from={tmp_path / 'nope'}"))
