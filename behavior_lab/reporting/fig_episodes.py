@@ -106,7 +106,7 @@ def plot_episode_grid(
         right.spines["right"].set_visible(False)
         ax.set_title(
             f"{title}\nq-score {summary.q_score:.3f} [{summary.q_ci.low:.3f}, {summary.q_ci.high:.3f}]   "
-            f"task SR {summary.task_sr:.3f} [{summary.sr_ci.low:.3f}, {summary.sr_ci.high:.3f}]   "
+            f"task SR {summary.task_sr:.3f} [{summary.sr_ci.low:.3f}, {summary.sr_ci.high:.3f}]\n"
             f"{summary.num_tasks} tasks, shortest demo first",
             loc="left", fontsize=9,
         )
