@@ -27,6 +27,13 @@ from behavior_lab.sim.ik import ArmIK
 SIDES = ("left", "right")
 NAVIGATION_SKILLS = {"move to"}
 IDLE_STEPS_AFTER_PLAN = 5
+# Gripper command for pressing a button with the fingertips: nearly closed (1 cm between the fingers),
+# but clearly above the seed's "closed on nothing" threshold (g < -0.98, spec §11). A fully closed
+# fist (-1) reads to the policy's gripper corrections as a failed grasp: on turning_on_radio (task 0)
+# the general rule (stage < 2) and the radio rule (stage >= 2) then reopen it at every replan, and on
+# make_microwave_popcorn (task 40) the general rule does before stage 4 — pressing became impossible
+# with `gripper_corrections=on` however good the policy.
+PRESS_GRIPPER = -0.8
 
 
 def rot_z(yaw: float) -> np.ndarray:

@@ -67,3 +67,33 @@ def test_expert_success_rate_at_least_95_percent(task):
     instances = env.instances("train", 20)
     ok = sum(make_expert(env, expert_rng(0, task, i)).run(i, render=False).success for i in instances)
     assert ok >= 19, f"{task}: expert succeeded on {ok}/20"
+
+
+@pytest.mark.parametrize("task", ["turning_on_radio", "make_microwave_popcorn"])
+def test_button_press_is_not_read_as_a_failed_grasp_by_the_gripper_corrections(task):
+    """Regression: the press experts closed the right gripper fully (-1, state -1.04), which the
+    seed's correction rules (spec §11: g < -0.98 = closed on nothing) undo at every replan on
+    task 0 (general rule before stage 2, radio rule from stage 2) — with `gripper_corrections=on`
+    even a perfect policy could not press the radio's button."""
+    from behavior_lab.policy.config import CorrectionsConfig
+    from behavior_lab.policy.corrections import GripperCorrector
+
+    env = make_env(task, image_size=16)
+    result = make_expert(env, expert_rng(0, task, 0)).run(0, render=True)
+    assert result.success
+    states = schema.extract_state_from_proprio(np.asarray(result.frames[schema.DATASET_STATE_KEY]))
+    skills = result.annotations["skill_annotation"]
+    press = [s for s in skills if s["skill_description"] == "press"]
+    assert press
+    cfg = CorrectionsConfig()
+    corrector = GripperCorrector(cfg)
+    tid = schema.task_id(task)
+    for s in press:
+        lo, hi = s["frame_duration"]
+        seg = states[lo:hi]
+        assert seg[:, schema.RIGHT_GRIPPER_DIM].min() > cfg.closed_threshold + 0.05  # margin
+        for st in seg:
+            for stage in range(schema.SEED_TASK_NUM_STAGES[tid]):
+                chunk = np.tile(st.astype(np.float64), (30, 1))
+                fixed = corrector.apply(tid, stage, st, chunk)
+                assert fixed.rule is None or fixed.actions[0, schema.RIGHT_GRIPPER_DIM] == st[schema.RIGHT_GRIPPER_DIM]

@@ -12,7 +12,7 @@ import numpy as np
 
 from behavior_lab.data import schema
 from behavior_lab.sim import articulated, scene
-from behavior_lab.sim.experts import Expert, down_grasp, forward_grasp
+from behavior_lab.sim.experts import PRESS_GRIPPER, Expert, down_grasp, forward_grasp
 from behavior_lab.sim.predicates import Not, P
 from behavior_lab.sim.tasks.base import DoorSpec, GraspSpec, Layout, Pose2D, TaskDef, ToggleSpec, uniform
 
@@ -118,7 +118,7 @@ def _press_start(ex: Expert):
                                    button[1] + 0.21 + ex.rng.uniform(-0.02, 0.02), ex.rng.uniform(-0.03, 0.03))
     with ex.skill("press", "microwave"):
         R = forward_grasp(ex.base_pose()[2])
-        ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+        ex.cmd[schema.RIGHT_GRIPPER_DIM] = PRESS_GRIPPER  # not "closed" for spec §11
         button = ex.site("microwave_button_site")
         yield from ex.move_hand("right", button + np.array([-0.08, 0.0, 0.0]), R, speed=0.4, settle_max=6)
         yield from ex.move_hand("right", button + np.array([0.002, 0.0, 0.0]), R, speed=0.2, settle_max=12)

@@ -10,7 +10,7 @@ import numpy as np
 
 from behavior_lab.data import schema
 from behavior_lab.sim import scene
-from behavior_lab.sim.experts import Expert, down_grasp
+from behavior_lab.sim.experts import PRESS_GRIPPER, Expert, down_grasp
 from behavior_lab.sim.predicates import P
 from behavior_lab.sim.tasks.base import Layout, Pose2D, TaskDef, ToggleSpec, uniform
 
@@ -44,7 +44,7 @@ def expert_plan(ex: Expert):
     with ex.skill("press", "radio"):
         yaw = ex.base_pose()[2]
         R = down_grasp(yaw)
-        ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+        ex.cmd[schema.RIGHT_GRIPPER_DIM] = PRESS_GRIPPER  # not "closed" for spec §11
         above = button + np.array([ex.rng.uniform(-0.01, 0.01), ex.rng.uniform(-0.01, 0.01), 0.09])
         yield from ex.move_hand("right", above, R)
         press = button + np.array([0.0, 0.0, -0.004])
