@@ -17,7 +17,8 @@ import numpy as np
 from behavior_lab.benchmarks import register
 
 
-def _tiny_checkpoint(root: Path, mean_lengths: dict[int, float]) -> Path:
+def tiny_checkpoint(root: Path, mean_lengths: dict[int, float]) -> Path:
+    """Export the CPU `tiny` preset at random init with minimal stats (benchmarks and tests)."""
     from omegaconf import OmegaConf
 
     from behavior_lab.data import schema
@@ -58,7 +59,7 @@ def closed_loop(quick: bool = False) -> dict:
     figures: dict = {}
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = _tiny_checkpoint(Path(tmp), lengths)
+        ckpt = tiny_checkpoint(Path(tmp), lengths)
         total_steps, total_s = 0, 0.0
         for task in tasks:
             cfg = OmegaConf.create({

@@ -17,30 +17,10 @@ pytestmark = pytest.mark.sim
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    """A real exported checkpoint of the tiny preset (random init) with demo-length stats."""
-    from omegaconf import OmegaConf
+    """A real exported checkpoint of the tiny preset (random init); radio's mean demo length 20 steps."""
+    from behavior_lab.eval.bench import tiny_checkpoint as export_tiny
 
-    from behavior_lab.data import schema
-    from behavior_lab.data.stats import NormStats
-    from behavior_lab.serving.bench import tiny_model
-    from behavior_lab.training.export import export_checkpoint
-
-    root = tmp_path_factory.mktemp("ckpt")
-    model, cfg = tiny_model()
-    stats = NormStats(
-        action_mean=np.zeros((30, 32)), action_std=np.ones((30, 32)) * 0.05,
-        action_global_mean=np.zeros(32), action_global_std=np.ones(32),
-        action_q01=-np.ones(32), action_q99=np.ones(32),
-        state_mean=np.zeros(32), state_std=np.ones(32), state_q01=-np.ones(32), state_q99=np.ones(32),
-        task_num_stages={0: 5}, task_mean_length={0: 20.0},  # timeout = 2 x 20 steps
-        delta_mask=schema.DELTA_ACTION_MASK.copy(),
-    )
-    (root / "data" / "meta").mkdir(parents=True)
-    np.savez(root / "data" / "meta" / "action_correlation.npz", cholesky=np.eye(960))
-    obj = stats.to_json()
-    obj["correlation"] = {"file": "action_correlation.npz", "sha256": None}
-    (root / "data" / "meta" / "norm_stats.json").write_text(json.dumps(obj))
-    return export_checkpoint(root / "export", model.state_dict(), OmegaConf.to_container(cfg), root / "data")
+    return export_tiny(tmp_path_factory.mktemp("ckpt"), {0: 20.0})  # timeout = 2 x 20 steps
 
 
 def _eval(ckpt, out, *extra):
