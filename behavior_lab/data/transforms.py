@@ -102,6 +102,28 @@ def _fit(param: np.ndarray, x: np.ndarray, fill: float) -> np.ndarray:
     return np.concatenate([p, pad], axis=-1)
 
 
+def _normalize(x: np.ndarray, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
+    """(x − μ)/(σ + 1e-6), or 2(x − q01)/(q99 − q01 + 1e-6) − 1 for quantile (a, b = μ, σ or q01, q99)."""
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "quantile":
+        q01, q99 = _fit(a, x, -1.0), _fit(b, x, 1.0)
+        y = (x - q01) / (q99 - q01 + NORM_EPS) * 2.0 - 1.0
+    else:
+        y = (x - _fit(a, x, 0.0)) / (_fit(b, x, 1.0) + NORM_EPS)
+    return y.astype(np.float32)
+
+
+def _unnormalize(x: np.ndarray, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
+    """The exact inverse of `_normalize`."""
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "quantile":
+        q01, q99 = _fit(a, x, -1.0), _fit(b, x, 1.0)
+        y = (x + 1.0) / 2.0 * (q99 - q01 + NORM_EPS) + q01
+    else:
+        y = x * (_fit(b, x, 1.0) + NORM_EPS) + _fit(a, x, 0.0)
+    return y.astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class NormalizeActions:
     """z-score per timestep ((30,32) stats) or global ((32,)), or quantile to [-1, 1] (q01/q99)."""
@@ -118,13 +140,7 @@ class NormalizeActions:
     def __call__(self, data: Data) -> Data:
         if not self.enabled:
             return data
-        x = np.asarray(data["actions"], dtype=np.float64)
-        if self.mode == "quantile":
-            q01, q99 = _fit(self.a, x, -1.0), _fit(self.b, x, 1.0)
-            y = (x - q01) / (q99 - q01 + NORM_EPS) * 2.0 - 1.0
-        else:
-            y = (x - _fit(self.a, x, 0.0)) / (_fit(self.b, x, 1.0) + NORM_EPS)
-        return _replace(data, actions=y.astype(np.float32))
+        return _replace(data, actions=_normalize(data["actions"], self.a, self.b, self.mode))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -143,13 +159,7 @@ class UnnormalizeActions:
     def __call__(self, data: Data) -> Data:
         if not self.enabled:
             return data
-        x = np.asarray(data["actions"], dtype=np.float64)
-        if self.mode == "quantile":
-            q01, q99 = _fit(self.a, x, -1.0), _fit(self.b, x, 1.0)
-            y = (x + 1.0) / 2.0 * (q99 - q01 + NORM_EPS) + q01
-        else:
-            y = x * (_fit(self.b, x, 1.0) + NORM_EPS) + _fit(self.a, x, 0.0)
-        return _replace(data, actions=y.astype(np.float32))
+        return _replace(data, actions=_unnormalize(data["actions"], self.a, self.b, self.mode))
 
 
 # --- state normalisation (spec §8.2: global z-score over all frames) -------------------------------
@@ -175,13 +185,7 @@ class NormalizeState:
     def __call__(self, data: Data) -> Data:
         if not self.enabled:
             return data
-        x = np.asarray(data["state"], dtype=np.float64)
-        if self.mode == "quantile":
-            q01, q99 = _fit(self.a, x, -1.0), _fit(self.b, x, 1.0)
-            y = (x - q01) / (q99 - q01 + NORM_EPS) * 2.0 - 1.0
-        else:
-            y = (x - _fit(self.a, x, 0.0)) / (_fit(self.b, x, 1.0) + NORM_EPS)
-        return _replace(data, state=y.astype(np.float32))
+        return _replace(data, state=_normalize(data["state"], self.a, self.b, self.mode))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -198,13 +202,7 @@ class UnnormalizeState:
     def __call__(self, data: Data) -> Data:
         if not self.enabled:
             return data
-        x = np.asarray(data["state"], dtype=np.float64)
-        if self.mode == "quantile":
-            q01, q99 = _fit(self.a, x, -1.0), _fit(self.b, x, 1.0)
-            y = (x + 1.0) / 2.0 * (q99 - q01 + NORM_EPS) + q01
-        else:
-            y = x * (_fit(self.b, x, 1.0) + NORM_EPS) + _fit(self.a, x, 0.0)
-        return _replace(data, state=y.astype(np.float32))
+        return _replace(data, state=_unnormalize(data["state"], self.a, self.b, self.mode))
 
 
 # --- padding (spec §1.3: D = 32) -----------------------------------------------------------------
