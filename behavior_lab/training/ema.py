@@ -87,8 +87,10 @@ class EMACallback(pl.Callback):
 
     # --- hooks -------------------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # FSDP1's flat parameters hide the per-tensor views EMA averages; the project's FSDP path is
+        # FSDP2 (conf/trainer/fsdp.yaml), so FSDP1 is a configuration error, not a missing feature.
         if isinstance(trainer.strategy, FSDPStrategy):
-            raise NotImplementedError(
+            raise ValueError(
                 "EMACallback supports FSDP2 (trainer=fsdp, ModelParallelStrategy), not FSDP1's flat "
                 "parameters (FSDPStrategy); use trainer=fsdp, or set ema.decay=null to disable EMA"
             )
