@@ -153,6 +153,13 @@ def _sqlite_wal(storage: RDBStorage) -> None:
     storage.engine.dispose()  # connections opened before the listener get replaced
 
 
+def _trial_template(state, value, start, complete, user_attrs: dict) -> FrozenTrial:
+    """A parameter-free trial to insert directly into storage (the ledger owns its bookkeeping)."""
+    return FrozenTrial(number=-1, state=state, value=value, datetime_start=start, datetime_complete=complete,
+                       params={}, distributions={}, user_attrs=user_attrs, system_attrs={},
+                       intermediate_values={}, trial_id=-1)
+
+
 @dataclass
 class UnitState:
     """What the ledger knows about one unit: its finished trial, or who is running it."""
@@ -288,19 +295,7 @@ class Ledger:
             "claim": process_identity(),
             **canonical(dict(attrs or {}), strict=False),
         }
-        template = FrozenTrial(
-            number=-1,
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=datetime.datetime.now(),
-            datetime_complete=None,
-            params={},
-            distributions={},
-            user_attrs=user_attrs,
-            system_attrs={},
-            intermediate_values={},
-            trial_id=-1,
-        )
+        template = _trial_template(TrialState.RUNNING, None, datetime.datetime.now(), None, user_attrs)
         trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
         if any(
             tid != trial_id and (state == TrialState.COMPLETE or (state == TrialState.RUNNING and tid < trial_id))
@@ -377,19 +372,7 @@ class Claim:
         user_attrs = {**trial.user_attrs, **canonical(dict(attrs or {}), strict=False)}
         user_attrs.pop("error", None)
         now = datetime.datetime.now()
-        template = FrozenTrial(
-            number=-1,
-            state=TrialState.COMPLETE,
-            value=float(value),
-            datetime_start=trial.datetime_start or now,
-            datetime_complete=now,
-            params={},
-            distributions={},
-            user_attrs=user_attrs,
-            system_attrs={},
-            intermediate_values={},
-            trial_id=-1,
-        )
+        template = _trial_template(TrialState.COMPLETE, float(value), trial.datetime_start or now, now, user_attrs)
         return self.ledger.trial(self.ledger.storage.create_new_trial(self.ledger.study_id, template_trial=template))
 
     def fail(self, error: str) -> None:
