@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,18 @@ from typing import Any
 
 from behavior_lab.sweep.design import Registry, design_from_cfg
 from behavior_lab.sweep.driver import Outcome, SweepDriver
-from behavior_lab.sweep.launch import GpuSlot, check_launcher, multirun_argv, resolve_gpus, run_multirun, worker_ids
+from behavior_lab.sweep.launch import (
+    GpuSlot,
+    check_launcher,
+    local_job_argv,
+    multirun_argv,
+    resolve_gpus,
+    resolve_jobs,
+    run_multirun,
+    thread_env,
+    worker_ids,
+)
+from behavior_lab.sweep.stages import bind_to_parent
 from behavior_lab.sweep.ledger import Ledger, default_storage
 from behavior_lab.sweep.planner import Plan, PlanSettings, plan
 from behavior_lab.sweep.progress import Silent, SweepProgress
@@ -141,7 +153,10 @@ class SweepApp:
         launcher = str(self.cfg.get("launcher") or "sequential")
         check_launcher(launcher)
         driver = SweepDriver(the_plan, self.ledger, self.runner, self.out, self.progress)
-        if launcher == "sequential":
+        jobs = resolve_jobs(self.cfg.get("jobs", 1))
+        if launcher == "sequential" and jobs > 1:
+            outcome = self._run_local_jobs(driver, jobs)
+        elif launcher == "sequential":
             outcome = driver.run()
         else:
             outcome = self._run_multirun(driver, launcher)
@@ -200,6 +215,61 @@ class SweepApp:
         return summary
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _run_local_jobs(self, driver: SweepDriver, jobs: int) -> Outcome:
+        """`jobs=N` on one machine: the dataset here, then this process and N-1 copies of the sweep
+        (worker mode, same overrides) split the trainings and evaluations through the ledger, each
+        stage with cpu_count // N torch threads. On 2 cores two 1-thread jobs do ~1.3x the work of one
+        2-thread job (tiny ops scale poorly across threads) and an evaluation (1 thread) overlaps a
+        training instead of leaving a core idle (docs/status.md)."""
+        outcome = driver.run(train_ids=[])  # only the dataset unit, when the sweep generates one
+        if outcome.failed or outcome.blocked:
+            return outcome
+        driver.refresh()
+        pending = [
+            t.id
+            for t in driver.plan.trains
+            if not driver.is_done(t) or any(not driver.is_done(e) for e in driver.plan.evals_of(t.id))
+        ]
+        if not pending:
+            return outcome
+        env = thread_env(jobs)
+        argv = local_job_argv(self.task_overrides, pending)
+        log_dir = self.out / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        children = []
+        for k in range(1, min(jobs, len(pending))):
+            log = (log_dir / f"job{k}.log").open("w")
+            log.write(" ".join(argv) + "\n")
+            log.flush()
+            children.append((k, log, subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **env}, preexec_fn=bind_to_parent if os.name == "posix" else None,
+            )))
+        runner = self.runner.with_env(env) if hasattr(self.runner, "with_env") else self.runner
+        mine = SweepDriver(driver.plan, self.ledger, runner, self.out, self.progress)
+        try:
+            part = mine.run(train_ids=pending, prepare=False)
+        except BaseException:
+            for _, _, proc in children:
+                proc.terminate()
+            raise
+        finally:
+            for k, log, proc in children:
+                rc = proc.wait()
+                log.close()
+                if rc != 0:
+                    outcome.failed.append(f"sweep job {k} exited with {rc}; log: {log_dir / f'job{k}.log'}")
+        outcome.ran = {k: outcome.ran.get(k, 0) + part.ran.get(k, 0) for k in {*outcome.ran, *part.ran}}
+        outcome.failed += part.failed
+        driver.refresh()
+        for u in driver.plan.units:
+            st = driver.states.get(u.id)
+            if st and not st.done and st.failures:
+                msg = f"{u.kind} {driver.label(u)}: see the ledger trial's `error` attr"
+                if not any(driver.label(u) in f for f in outcome.failed):
+                    outcome.failed.append(msg)
+        return outcome
+
     def _run_multirun(self, driver: SweepDriver, launcher: str) -> Outcome:
         """Dataset here, then one multirun job per pending training (with its evaluations)."""
         outcome = driver.run(train_ids=[])  # only the dataset unit, when the sweep generates one

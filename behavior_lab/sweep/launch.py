@@ -35,8 +35,8 @@ LAUNCHERS = {
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
 }
-# Keys of the parent's command line that the multirun sets itself.
-OWN_KEYS = ("launcher", "launcher_overrides", "worker.train", "hydra/launcher")
+# Keys of the parent's command line that the multirun (or a local job) sets itself.
+OWN_KEYS = ("launcher", "launcher_overrides", "worker.train", "hydra/launcher", "jobs")
 OWN_PREFIXES = ("launcher_params.",)
 
 
@@ -73,11 +73,7 @@ def multirun_argv(
     python: str | None = None,
 ) -> list[str]:
     own = OWN_KEYS + (("gpus",) if launcher.startswith("submitit") else ())
-    keep = [
-        o
-        for o in task_overrides
-        if o.split("=", 1)[0].lstrip("+~") not in own and not o.lstrip("+~").startswith(OWN_PREFIXES)
-    ]
+    keep = _keep_overrides(task_overrides, own)
     # --multirun first: Hydra's argparse stops collecting overrides at a flag.
     argv = [
         python or sys.executable,
@@ -97,6 +93,49 @@ def multirun_argv(
     if launcher == "joblib" and n_gpus and not any(o.startswith("hydra.launcher.n_jobs=") for o in extra):
         extra.append(f"hydra.launcher.n_jobs={n_gpus}")  # one job per GPU at a time
     return argv + extra
+
+
+def _keep_overrides(task_overrides: Sequence[str], own: Sequence[str]) -> list[str]:
+    return [
+        o
+        for o in task_overrides
+        if o.split("=", 1)[0].lstrip("+~") not in own and not o.lstrip("+~").startswith(OWN_PREFIXES)
+    ]
+
+
+def resolve_jobs(spec) -> int:
+    """`jobs`: auto = the machine's CPU cores (one 1-thread job per core), or a positive int."""
+    if spec is None or spec == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        jobs = int(spec)
+    except (TypeError, ValueError):
+        raise ValueError(f"jobs={spec!r}: expected a positive integer or auto") from None
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: expected a positive integer or auto")
+    return jobs
+
+
+def thread_env(jobs: int) -> dict[str, str]:
+    """Torch/OpenMP threads per stage when `jobs` stages share this machine's cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = str(max(1, cores // max(1, jobs)))
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def local_job_argv(task_overrides: Sequence[str], train_ids: Sequence[str], python: str | None = None) -> list[str]:
+    """One extra local job of a `jobs=N` sweep: the same sweep in worker mode over `train_ids`.
+    Every job gets every pending training; the ledger hands each unit to exactly one of them."""
+    return [
+        python or sys.executable,
+        "-m",
+        "behavior_lab.cli.main",
+        "sweep",
+        *_keep_overrides(task_overrides, OWN_KEYS),
+        "launcher=sequential",
+        "jobs=1",
+        "worker.train=[" + ",".join(f"u{i}" for i in train_ids) + "]",
+    ]
 
 
 def resolve_gpus(spec) -> list[str]:

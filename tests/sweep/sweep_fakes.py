@@ -42,7 +42,9 @@ class FakeStageRunner:
             return
         with open(self.calls, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(json.dumps({**rec, "pid": os.getpid(), "env": self.env}) + "\n")
+            # what a real stage's environment holds: inherited thread settings + this runner's env
+            inherited = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+            fh.write(json.dumps({**rec, "pid": os.getpid(), "env": {**inherited, **self.env}}) + "\n")
 
     def prepare_data(self, tasks, episodes_per_task, seed, overrides, out, stats_overrides=()):
         root = Path(out) / "dataset"

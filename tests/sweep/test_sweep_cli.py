@@ -123,6 +123,30 @@ def test_multirun_argv_and_worker_ids():
     assert worker_ids("u0123") == ["0123"] and worker_ids(["ua", "ub"]) == ["a", "b"]
 
 
+def test_local_jobs_split_the_units_and_the_cores(tmp_path, calls):
+    """`jobs=2`: this process and one local copy share the ledger; every unit runs exactly once,
+    both processes train, every stage gets cores/2 threads, and the report comes last."""
+    r = _sweep(tmp_path, calls, "jobs=2", "+runner.delay_s=1.5", "seeds=[0,1]")  # > a job's start-up
+    assert r.returncode == 0, r.stdout + r.stderr
+    log = read_calls(calls)
+    trains = [c for c in log if c["stage"] == "train"]
+    assert len(trains) == 4 and len({c["pid"] for c in trains}) == 2
+    evals = [c for c in log if c["stage"] == "eval"]
+    assert len(evals) == 16 and len({(c["ckpt"], tuple(c["overrides"]), tuple(c["tasks"])) for c in evals}) == 16
+    cores = len(os.sched_getaffinity(0))
+    assert {c["env"]["OMP_NUM_THREADS"] for c in trains + evals} == {str(max(1, cores // 2))}
+    assert [c["stage"] for c in log].count("data") == 1 and log[-1]["stage"] == "report"
+    ids = [t.user_attrs["unit_id"] for t in _trials(tmp_path) if t.state.name == "COMPLETE"]
+    assert len(ids) == len(set(ids)) == 1 + 4 + 16
+    assert "jobs=1" in (tmp_path / "out" / "logs" / "job1.log").read_text().splitlines()[0]
+    assert r.stdout.strip().splitlines()[-1].startswith("sweep smoke complete")
+
+
+def test_jobs_must_be_positive(tmp_path, calls):
+    r = _sweep(tmp_path, calls, "jobs=0")
+    assert r.returncode != 0 and "jobs=0" in (r.stdout + r.stderr)
+
+
 def test_gpu_slots_never_share_a_gpu(tmp_path):
     with GpuSlot(["0", "1"], 0, tmp_path) as a, GpuSlot(["0", "1"], 2, tmp_path, poll_s=0.01) as b:
         assert {a.gpu, b.gpu} == {"0", "1"}  # job 2 prefers GPU 0, which job 0 holds
