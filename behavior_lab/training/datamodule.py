@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from behavior_lab.training.augment import AugmentConfig, ImageAugmenter
 from behavior_lab.training.sampler import StepSeededSampler
@@ -64,6 +64,47 @@ def split_episodes(
     return sorted(train), sorted(val)
 
 
+class TaskBalancedView(Dataset):
+    """Every task equally likely per training sample, whatever its demonstrations' lengths.
+
+    The seed samples frames uniformly (spec §12.3), so a task with 3x longer demos gets 3x the
+    updates. This view lays the tasks side by side in blocks of M = the largest task's sample count:
+    virtual index v -> task v // M, its sample (v % M) mod n_task (shorter tasks repeat, cyclically).
+    It is a plain map of fixed length, so StepSeededSampler's order and exact resume are unchanged.
+    Needs `task_ids`, `offsets` (per episode slot) on the source, as ChunkSampleSource has.
+    """
+
+    def __init__(self, source) -> None:
+        for attr in ("task_ids", "offsets"):
+            if not hasattr(source, attr):
+                raise TypeError(
+                    f"data.balance_tasks=true needs a source with `{attr}` per episode slot "
+                    f"({type(source).__name__} has none)"
+                )
+        self.source = source
+        per_task: dict[int, list[np.ndarray]] = {}
+        for slot, task in enumerate(np.asarray(source.task_ids).tolist()):
+            per_task.setdefault(int(task), []).append(np.arange(source.offsets[slot], source.offsets[slot + 1]))
+        self.tasks = sorted(per_task)
+        self.samples = [np.concatenate(per_task[t]) for t in self.tasks]
+        self.block = max(len(x) for x in self.samples)
+
+    def __len__(self) -> int:
+        return self.block * len(self.tasks)
+
+    def __getitem__(self, index: int):
+        k, j = divmod(int(index), self.block)
+        if not 0 <= k < len(self.tasks):
+            raise IndexError(f"sample {index} out of range (0..{len(self) - 1})")
+        idx = self.samples[k]
+        return self.source[int(idx[j % len(idx)])]
+
+    def __getattr__(self, name: str):  # num_stages, stats, ... of the wrapped source
+        if name in ("source", "__setstate__"):
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+
 class BehaviorDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -83,6 +124,7 @@ class BehaviorDataModule(pl.LightningDataModule):
         source_kwargs: Mapping[str, Any] | None = None,
         pin_memory: bool = False,
         prompt_max_tokens: int | None = None,
+        balance_tasks: bool = False,
     ) -> None:
         super().__init__()
         if root is None or str(root) in ("", "???"):
@@ -103,6 +145,7 @@ class BehaviorDataModule(pl.LightningDataModule):
         self.source_kwargs = dict(source_kwargs or {})
         self.pin_memory = pin_memory
         self.prompt_max_tokens = prompt_max_tokens
+        self.balance_tasks = bool(balance_tasks)
         self._prompt_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self._resume_position: int | None = None
         self.norm_stats = None
@@ -147,6 +190,8 @@ class BehaviorDataModule(pl.LightningDataModule):
             self.episodes_by_task(), self.val_fraction, self.split_seed
         )
         self.train_source = self._make_source(self.train_episodes)
+        if self.balance_tasks:
+            self.train_source = TaskBalancedView(self.train_source)
         self.val_source = self._make_source(self.val_episodes) if self.val_episodes else None
 
     # --- loaders -------------------------------------------------------------------------------------

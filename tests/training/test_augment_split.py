@@ -1,3 +1,7 @@
+import itertools
+
+import numpy as np
+import pytest
 import torch
 
 from behavior_lab.training.augment import AugmentConfig, ImageAugmenter, adjust_brightness, adjust_contrast
@@ -69,3 +73,35 @@ def test_episode_split_deterministic_disjoint_per_task():
 def test_num_workers_auto():
     assert resolve_num_workers(3) == 3
     assert resolve_num_workers("auto") >= 0
+
+
+class _Source:
+    """Three episodes: task 0 (10 + 6 frames), task 1 (4 frames); items are their global index."""
+
+    task_ids = np.array([0, 0, 1])
+    offsets = np.array([0, 10, 16, 20])
+    num_stages = {0: 5, 1: 5}
+
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, i):
+        return i
+
+
+def test_task_balanced_view_gives_every_task_equal_weight():
+    from behavior_lab.training.datamodule import TaskBalancedView
+    from behavior_lab.training.sampler import StepSeededSampler
+
+    view = TaskBalancedView(_Source())
+    assert len(view) == 2 * 16 and view.num_stages == {0: 5, 1: 5}
+    items = [view[v] for v in range(len(view))]
+    assert items[:16] == list(range(16))  # task 0: each of its samples once
+    assert items[16:] == [16, 17, 18, 19] * 4  # task 1: its 4 samples, cycled to the block size
+    drawn = [view[i] for i in itertools.islice(StepSeededSampler(len(view), seed=3), 3200)]
+    share = np.mean([d >= 16 for d in drawn])
+    assert 0.45 < share < 0.55  # uniform frames would give task 1 only 4/20 = 20 %
+    with pytest.raises(IndexError):
+        view[len(view)]
+    with pytest.raises(TypeError, match="balance_tasks"):
+        TaskBalancedView([1, 2, 3])
