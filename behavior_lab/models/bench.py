@@ -105,6 +105,23 @@ def bench_train_step(quick: bool = False) -> dict:
         out[f"tiny_b{B}_n1_step_cpu_ms"] = round(n1_cpu * 1e3, 1)
         out[f"tiny_b{B}_n15_step_cpu_ms"] = round(n15_cpu * 1e3, 1)
         out[f"tiny_b{B}_n15_over_n1_cpu"] = round(n15_cpu / n1_cpu, 3)
+    # The N=15 cost is bounded below by arithmetic: tiny's prefix is ~40 tokens, so 14 extra samples
+    # x 30 action tokens dominate its FLOPs. Report the FLOP ratio beside the wall ratio, and the
+    # same pair for `small` (64 image tokens per camera, closer to Pi0.5's prefix/suffix proportions).
+    for fast in (True, False):
+        tag = "fast" if fast else "nofast"
+        f1, f15 = (train_flops(cfg, seed_innovations(n, fast)) for n in (1, 15))
+        out[f"tiny_{tag}_flop_n15_over_n1"] = round(f15 / f1, 3)
+    (w1, _), (w15, _) = (train_step_seconds(cfg, seed_innovations(n, False), sizes[0], reps) for n in (1, 15))
+    out[f"tiny_b{sizes[0]}_nofast_n15_over_n1"] = round(w15 / w1, 3)  # the embedded default's setting
+    if not quick:
+        small = preset("small")
+        (s1, _), (s15, _) = (train_step_seconds(small, seed_innovations(n), 8, 3, fast_len=64) for n in (1, 15))
+        out["small_b8_n1_step_ms"] = round(s1 * 1e3, 1)
+        out["small_b8_n15_step_ms"] = round(s15 * 1e3, 1)
+        out["small_b8_n15_over_n1"] = round(s15 / s1, 3)
+        out["small_flop_n15_over_n1"] = round(
+            train_flops(small, seed_innovations(15)) / train_flops(small, seed_innovations(1)), 3)
     B = sizes[0]
     plain, plain_cpu = train_step_seconds(cfg, InnovationConfig(), B, reps)
     out[f"tiny_b{B}_plain_pi05_step_ms"] = round(plain * 1e3, 1)

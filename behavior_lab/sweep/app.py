@@ -215,21 +215,28 @@ class SweepApp:
         return summary
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _run_local_jobs(self, driver: SweepDriver, jobs: int) -> Outcome:
-        """`jobs=N` on one machine: the dataset here, then this process and N-1 copies of the sweep
-        (worker mode, same overrides) split the trainings and evaluations through the ledger, each
-        stage with cpu_count // N torch threads. On 2 cores two 1-thread jobs do ~1.3x the work of one
-        2-thread job (tiny ops scale poorly across threads) and an evaluation (1 thread) overlaps a
-        training instead of leaving a core idle (docs/status.md)."""
-        outcome = driver.run(train_ids=[])  # only the dataset unit, when the sweep generates one
+    @staticmethod
+    def _dataset_then_pending(driver: SweepDriver) -> tuple[Outcome, list[str]]:
+        """Run the dataset unit here (when the sweep generates one); then the ids of the trainings
+        that still miss a unit (their own, or an evaluation). No pending ids when the dataset failed."""
+        outcome = driver.run(train_ids=[])
         if outcome.failed or outcome.blocked:
-            return outcome
+            return outcome, []
         driver.refresh()
         pending = [
             t.id
             for t in driver.plan.trains
             if not driver.is_done(t) or any(not driver.is_done(e) for e in driver.plan.evals_of(t.id))
         ]
+        return outcome, pending
+
+    def _run_local_jobs(self, driver: SweepDriver, jobs: int) -> Outcome:
+        """`jobs=N` on one machine: the dataset here, then this process and N-1 copies of the sweep
+        (worker mode, same overrides) split the trainings and evaluations through the ledger, each
+        stage with cpu_count // N torch threads. On 2 cores two 1-thread jobs do ~1.3x the work of one
+        2-thread job (tiny ops scale poorly across threads) and an evaluation (1 thread) overlaps a
+        training instead of leaving a core idle (docs/status.md)."""
+        outcome, pending = self._dataset_then_pending(driver)
         if not pending:
             return outcome
         env = thread_env(jobs)
@@ -272,15 +279,7 @@ class SweepApp:
 
     def _run_multirun(self, driver: SweepDriver, launcher: str) -> Outcome:
         """Dataset here, then one multirun job per pending training (with its evaluations)."""
-        outcome = driver.run(train_ids=[])  # only the dataset unit, when the sweep generates one
-        if outcome.failed:
-            return outcome
-        driver.refresh()
-        pending = [
-            t.id
-            for t in driver.plan.trains
-            if not driver.is_done(t) or any(not driver.is_done(e) for e in driver.plan.evals_of(t.id))
-        ]
+        outcome, pending = self._dataset_then_pending(driver)
         if not pending:
             return outcome
         gpus = [] if launcher.startswith("submitit") else resolve_gpus(self.cfg.get("gpus"))

@@ -103,10 +103,15 @@ def _keep_overrides(task_overrides: Sequence[str], own: Sequence[str]) -> list[s
     ]
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask, which containers and taskset narrow)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def resolve_jobs(spec) -> int:
     """`jobs`: auto = the machine's CPU cores (one 1-thread job per core), or a positive int."""
     if spec is None or spec == "auto":
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return cpu_cores()
     try:
         jobs = int(spec)
     except (TypeError, ValueError):
@@ -118,8 +123,7 @@ def resolve_jobs(spec) -> int:
 
 def thread_env(jobs: int) -> dict[str, str]:
     """Torch/OpenMP threads per stage when `jobs` stages share this machine's cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    n = str(max(1, cores // max(1, jobs)))
+    n = str(max(1, cpu_cores() // max(1, jobs)))
     return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
