@@ -27,7 +27,7 @@ class SweepProgress(Silent):
     """Bars for datasets/trainings/evaluations; already-finished units count from the start."""
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)  # log lines stay whole
         self.progress = Progress(
             TextColumn("[bold]{task.description:<12}"),
             BarColumn(),

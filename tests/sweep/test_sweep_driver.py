@@ -141,3 +141,17 @@ def test_sweep_feeds_the_real_report_command(tmp_path, calls):
 
     summary_csv = pd.read_csv(report / "summary.csv")
     assert set(summary_csv["task"]) >= {"turning_on_radio", "picking_up_trash"}
+
+
+def test_progress_log_lines_are_not_wrapped(capsys):
+    """In a log (no terminal) a long unit label stays on its result line (rich wraps at 80 columns
+    unless told not to; a wrapped label split 'training <cell>' from 'seed 0: done')."""
+    from behavior_lab.sweep.progress import SweepProgress
+
+    progress = SweepProgress()
+    progress.start({"train": 1}, {})
+    label = "correlated_noise=off,fast_aux=off,kv_transform=on,multi_sample_fm=on,system2=on seed 0"
+    progress.end("train", label, True, "(841.2 s)")
+    progress.stop()
+    lines = capsys.readouterr().err.splitlines()
+    assert f"training {label}: done (841.2 s)" in lines
