@@ -27,13 +27,12 @@ from behavior_lab.sweep.launch import (
     thread_env,
     worker_ids,
 )
-from behavior_lab.sweep.stages import bind_to_parent
 from behavior_lab.sweep.ledger import Ledger, default_storage
 from behavior_lab.sweep.planner import Plan, PlanSettings, plan
 from behavior_lab.sweep.progress import Silent, SweepProgress
 from behavior_lab.sweep.results import records, write_results_tree
 from behavior_lab.sweep.search import Search, search_settings
-from behavior_lab.sweep.stages import StageRunner
+from behavior_lab.sweep.stages import StageRunner, bind_to_parent
 from behavior_lab.sweep.units import format_override_value
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import optuna
 import pytest
@@ -140,6 +141,45 @@ def test_local_jobs_split_the_units_and_the_cores(tmp_path, calls):
     assert len(ids) == len(set(ids)) == 1 + 4 + 16
     assert "jobs=1" in (tmp_path / "out" / "logs" / "job1.log").read_text().splitlines()[0]
     assert r.stdout.strip().splitlines()[-1].startswith("sweep smoke complete")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_sigkill_with_local_jobs_leaves_no_orphan_and_rerun_completes(tmp_path, calls):
+    """`jobs=2` killed with SIGKILL: the second job dies with the sweep (no orphan keeps writing), and
+    the rerun completes every unit exactly once."""
+    out = tmp_path / "out"
+    argv = cli_argv("ablation=smoke", TASKS, f"out={out}", f"runner._target_={FAKE}", "+runner.delay_s=0.8",
+                    "seeds=[0,1]", "jobs=2")
+    proc = subprocess.Popen(argv, env=cli_env(calls), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # both jobs at work, some units finished
+        log = read_calls(calls)
+        if len({c["pid"] for c in log if c["stage"] == "eval"}) == 2 or len(log) >= 8:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while _processes_mentioning(str(out)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_mentioning(str(out))  # the job bound to the killed sweep is gone too
+    r = _sweep(tmp_path, calls, "seeds=[0,1]", "jobs=2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    complete = [t.user_attrs["unit_id"] for t in _trials(tmp_path) if t.state.name == "COMPLETE"]
+    assert len(complete) == len(set(complete)) == 1 + 4 + 16
+    assert not [t for t in _trials(tmp_path) if t.state.name == "RUNNING"]
 
 
 def test_jobs_must_be_positive(tmp_path, calls):
