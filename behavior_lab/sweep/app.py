@@ -229,6 +229,16 @@ class SweepApp:
         ]
         return outcome, pending
 
+    @staticmethod
+    def _ledger_failures(driver: SweepDriver, units, outcome: Outcome) -> None:
+        """Units another process failed (and nobody finished since), read back from the ledger;
+        a unit this process already reported is not listed twice."""
+        driver.refresh()
+        for u in units:
+            st = driver.states.get(u.id)
+            if st and not st.done and st.failures and not any(driver.label(u) in f for f in outcome.failed):
+                outcome.failed.append(f"{u.kind} {driver.label(u)}: see the ledger trial's `error` attr")
+
     def _run_local_jobs(self, driver: SweepDriver, jobs: int) -> Outcome:
         """`jobs=N` on one machine: the dataset here, then this process and N-1 copies of the sweep
         (worker mode, same overrides) split the trainings and evaluations through the ledger, each
@@ -267,13 +277,7 @@ class SweepApp:
                     outcome.failed.append(f"sweep job {k} exited with {rc}; log: {log_dir / f'job{k}.log'}")
         outcome.ran = {k: outcome.ran.get(k, 0) + part.ran.get(k, 0) for k in {*outcome.ran, *part.ran}}
         outcome.failed += part.failed
-        driver.refresh()
-        for u in driver.plan.units:
-            st = driver.states.get(u.id)
-            if st and not st.done and st.failures:
-                msg = f"{u.kind} {driver.label(u)}: see the ledger trial's `error` attr"
-                if not any(driver.label(u) in f for f in outcome.failed):
-                    outcome.failed.append(msg)
+        self._ledger_failures(driver, driver.plan.units, outcome)
         return outcome
 
     def _run_multirun(self, driver: SweepDriver, launcher: str) -> Outcome:
@@ -309,11 +313,7 @@ class SweepApp:
             rc = run_multirun(argv, log, poll)
         finally:
             self.progress.stop()
-        driver.refresh()
-        for u in units:
-            st = driver.states.get(u.id)
-            if st and not st.done and st.failures:
-                outcome.failed.append(f"{u.kind} {driver.label(u)}: see the ledger trial's `error` attr")
+        self._ledger_failures(driver, units, outcome)
         if rc != 0:
             outcome.failed.append(f"the {launcher} multirun exited with {rc}; log: {log}")
         return outcome

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from behavior_lab.machine import cpu_cores
 from behavior_lab.sweep.stages import bind_to_parent
 
 LAUNCHERS = {
@@ -101,11 +102,6 @@ def _keep_overrides(task_overrides: Sequence[str], own: Sequence[str]) -> list[s
         for o in task_overrides
         if o.split("=", 1)[0].lstrip("+~") not in own and not o.lstrip("+~").startswith(OWN_PREFIXES)
     ]
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (the affinity mask, which containers and taskset narrow)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def resolve_jobs(spec) -> int:

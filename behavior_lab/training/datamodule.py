@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any, Mapping, Sequence
 
 import lightning.pytorch as pl
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from behavior_lab.machine import cpu_cores
 from behavior_lab.training.augment import AugmentConfig, ImageAugmenter
 from behavior_lab.training.sampler import StepSeededSampler
 
@@ -41,7 +41,7 @@ def resolve_num_workers(num_workers: int | str) -> int:
     otherwise one per spare core up to 8."""
     if num_workers != "auto":
         return int(num_workers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_cores()
     return 0 if cores <= 2 else min(8, cores - 1)
 
 
