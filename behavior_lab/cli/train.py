@@ -30,12 +30,15 @@ def _on(cfg: DictConfig, innovation: str) -> bool:
 
 def data_kwargs_for_innovations(cfg: DictConfig) -> dict:
     """What the batches must carry for the model's innovations: FAST tokens when fast_aux is on
-    (tokenizer from <data.root>/meta/fast_tokenizer), text prompt tokens when task_embeddings is off."""
+    (tokenizer from <data.root>/meta/fast_tokenizer), text prompt tokens when task_embeddings is off,
+    the privileged task_info vector when model.task_info_dim > 0."""
     node = cfg.data.get("source_kwargs")
     source_kwargs = dict(OmegaConf.to_container(node, resolve=True)) if node else {}
     if _on(cfg, "fast_aux"):
         source_kwargs.setdefault("fast_tokenizer", True)
         source_kwargs.setdefault("max_fast_tokens", int(cfg.innovation.fast_aux.get("max_tokens", 200)))
+    if int(OmegaConf.select(cfg, "model.task_info_dim", default=0) or 0) > 0:
+        source_kwargs.setdefault("task_info", True)  # privileged observation mode (DESIGN §8 lever 5)
     out = {"source_kwargs": source_kwargs}
     if not _on(cfg, "task_embeddings"):
         out["prompt_max_tokens"] = int(cfg.model.max_prompt_tokens)

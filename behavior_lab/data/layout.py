@@ -36,6 +36,9 @@ VECTOR_FEATURES = {
     schema.DATASET_STATE_KEY: schema.PROPRIO_DIM,
     schema.DATASET_CAM_REL_POSES_KEY: schema.CAM_REL_POSES_DIM,
 }
+# Optional vector features: written when the episodes carry them (all or none of a dataset's
+# episodes), width from meta/info.json (BEHAVIOR's task_info width varies per task, facts §2.2).
+OPTIONAL_VECTOR_FEATURES = (schema.DATASET_TASK_INFO_KEY,)
 # Vector features whose per-episode stats go to meta/episodes_stats.jsonl (facts §2.2).
 STATS_FEATURES = tuple(VECTOR_FEATURES)
 SCALAR_FEATURES = {

@@ -216,12 +216,29 @@ class BehaviorDataset:
             )
         out = {}
         for key in keys:
-            dim = layout.VECTOR_FEATURES.get(key)
+            dim = layout.VECTOR_FEATURES.get(key) or self.optional_feature_dim(key)
             arr = column_to_array(table, key, dim, path)
             if dim is not None:
                 check_finite(arr, key, path)
             out[key] = arr
         return out
+
+    def optional_feature_dim(self, key: str) -> int | None:
+        """Width of an optional vector feature (e.g. `observation.task_info`) or None if absent."""
+        if key not in layout.OPTIONAL_VECTOR_FEATURES:
+            return None
+        feat = self.info["features"].get(key)
+        return int(feat["shape"][0]) if feat else None
+
+    def load_task_info(self, episode_index: int) -> np.ndarray:
+        """(T, D) float32 privileged `observation.task_info` (DESIGN §8 lever 5), validated."""
+        key = schema.DATASET_TASK_INFO_KEY
+        if self.optional_feature_dim(key) is None:
+            raise DatasetError(
+                f"{self.root / layout.INFO_FILE}: features lack {key!r}; the privileged observation mode "
+                "needs demonstrations recorded with it (`behavior-lab demos` writes it)"
+            )
+        return self.load_arrays(episode_index, (key,))[key]
 
     def load_state_action(self, episode_index: int) -> tuple[np.ndarray, np.ndarray]:
         """(T, 23) state from proprio (spec §1.2) and (T, 23) absolute action, validated."""

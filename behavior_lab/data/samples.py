@@ -58,6 +58,8 @@ class ChunkSampleSource:
     per sample (slow; for comparison and tiny datasets). action_norm: "per_timestep" (seed),
     "global" or "quantile"; delta_actions=False trains on absolute actions (spec §8 ablations).
     fast_tokenizer: None, True (load DIR/meta/fast_tokenizer), a directory, or a FastTokenizer.
+    task_info=True adds the privileged `observation.task_info` vector of the frame (DESIGN §8 lever 5;
+    the dataset must carry the column).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class ChunkSampleSource:
         use_cache: bool = True,
         fast_tokenizer: Any = None,
         max_fast_tokens: int = 200,
+        task_info: bool = False,
         progress: bool = True,
     ):
         self.dataset = BehaviorDataset(root, tasks=tasks, episodes=episodes, cameras=cameras)
@@ -115,6 +118,10 @@ class ChunkSampleSource:
         self._h, self._w = self.cache.size
         self.fast_tokenizer = self._load_fast(fast_tokenizer)
         self.max_fast_tokens = int(max_fast_tokens)
+        # privileged observation: small (T, D) arrays, read once from the parquets
+        self.task_info = (
+            {int(e): self.dataset.load_task_info(int(e)) for e in self.episodes} if task_info else None
+        )
 
     def _load_fast(self, spec: Any) -> Any:
         if spec is None or spec is False:
@@ -174,6 +181,8 @@ class ChunkSampleSource:
             "stage": np.int64(stage_label(f, length, n_stages)),
             "num_stages": np.int64(n_stages),
         }
+        if self.task_info is not None:
+            sample["task_info"] = np.asarray(self.task_info[ep][f], dtype=np.float32)
         if self.fast_tokenizer is not None:
             from behavior_lab.data.fast_samples import fast_tokens_for_chunk
 

@@ -19,6 +19,12 @@ LEFT_WRIST_RGB_KEY = "robot_r1::robot_r1:left_realsense_link:Camera:0::rgb"
 RIGHT_WRIST_RGB_KEY = "robot_r1::robot_r1:right_realsense_link:Camera:0::rgb"
 CAM_REL_POSES_KEY = "robot_r1::cam_rel_poses"
 TASK_ID_KEY = "task_id"
+# Privileged task information (facts §2.2 `observation.task_info`, privileged track only; DESIGN §8
+# lever 5). BEHAVIOR's width varies per task; the embedded suite fixes it: up to 8 task-relevant
+# points (objects, handles, buttons) as xyz in the robot base frame, zero-padded.
+TASK_INFO_KEY = "task_info"
+TASK_INFO_POINTS = 8
+TASK_INFO_DIM = 3 * TASK_INFO_POINTS
 # Camera order used by the model: head, left wrist, right wrist (spec §1.2).
 OBS_RGB_KEYS = (HEAD_RGB_KEY, LEFT_WRIST_RGB_KEY, RIGHT_WRIST_RGB_KEY)
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")
@@ -30,6 +36,7 @@ DATASET_SEG_KEYS = tuple(f"observation.images.seg_instance_id.{c}" for c in CAME
 DATASET_STATE_KEY = "observation.state"
 DATASET_CAM_REL_POSES_KEY = "observation.cam_rel_poses"
 DATASET_ACTION_KEY = "action"
+DATASET_TASK_INFO_KEY = "observation.task_info"  # optional column (facts §2.2)
 REAL_RESOLUTION = {"head": 720, "left_wrist": 480, "right_wrist": 480}  # facts §2.2
 
 PROPRIO_DIM = 256  # facts §2.4

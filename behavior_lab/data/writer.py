@@ -60,6 +60,7 @@ class DatasetWriter:
         self._episode_stats: dict[int, dict] = {}
         self._tasks: dict[int, dict] = {}
         self._video_shapes: dict[str, list[int]] = {}
+        self._optional_dims: dict[str, int] = {}  # optional vector features of this dataset -> width
         info_path = self.root / layout.INFO_FILE
         if info_path.exists():
             if not append:
@@ -80,6 +81,8 @@ class DatasetWriter:
         if int(info.get("fps", self.fps)) != self.fps:
             raise DatasetError(f"{info_path}: dataset fps is {info['fps']}, writer fps is {self.fps}")
         for key, feat in info.get("features", {}).items():
+            if key in layout.OPTIONAL_VECTOR_FEATURES:
+                self._optional_dims[key] = int(feat["shape"][0])
             if feat.get("dtype") == "video":
                 self._video_shapes[key] = list(feat["shape"])
                 codec = feat.get("info", {}).get("video.codec")
@@ -113,11 +116,11 @@ class DatasetWriter:
         missing = [k for k in layout.VECTOR_FEATURES if k not in frames]
         if missing:
             raise DatasetError(f"episode frames lack {', '.join(missing)}; expected keys {', '.join(layout.VECTOR_FEATURES)} + video keys")
-        unknown = [k for k in frames if k not in layout.VECTOR_FEATURES and k not in WRITABLE_VIDEO_KEYS]
+        writable = (*layout.VECTOR_FEATURES, *layout.OPTIONAL_VECTOR_FEATURES, *WRITABLE_VIDEO_KEYS)
+        unknown = [k for k in frames if k not in writable]
         if unknown:
             raise DatasetError(
-                f"episode frames have unknown key(s) {', '.join(unknown)}; writable keys: "
-                f"{', '.join(list(layout.VECTOR_FEATURES) + list(WRITABLE_VIDEO_KEYS))}"
+                f"episode frames have unknown key(s) {', '.join(unknown)}; writable keys: {', '.join(writable)}"
             )
         arrays: dict[str, np.ndarray] = {}
         length = len(np.asarray(frames[schema.DATASET_ACTION_KEY]))
@@ -127,6 +130,20 @@ class DatasetWriter:
             a = np.asarray(frames[key], dtype=np.float32)
             if a.ndim != 2 or a.shape[1] != dim:
                 raise DatasetError(f"episode frames[{key!r}] has shape {a.shape}; expected ({length}, {dim})")
+            check_finite(a, key, "episode frames")
+            arrays[key] = a
+        optional = [k for k in layout.OPTIONAL_VECTOR_FEATURES if k in frames]
+        if self._episodes and set(optional) != set(self._optional_dims):
+            raise DatasetError(
+                f"episode frames carry optional feature(s) {sorted(optional)}; the dataset's earlier episodes "
+                f"carry {sorted(self._optional_dims)} (every episode must carry the same columns)"
+            )
+        for key in optional:
+            a = np.asarray(frames[key], dtype=np.float32)
+            want = self._optional_dims.get(key)
+            if a.ndim != 2 or a.shape[1] < 1 or (want is not None and a.shape[1] != want):
+                raise DatasetError(f"episode frames[{key!r}] has shape {a.shape}; expected ({length}, "
+                                   f"{want if want is not None else 'D >= 1'})")
             check_finite(a, key, "episode frames")
             arrays[key] = a
         video_keys = [k for k in frames if k in WRITABLE_VIDEO_KEYS]
@@ -168,18 +185,21 @@ class DatasetWriter:
         if episode_index in self._episodes:
             raise DatasetError(f"episode {episode_index} already exists in {self.root}")
         start_index = sum(int(e["length"]) for e in self._episodes.values())
-        columns: dict[str, np.ndarray] = {k: arrays[k] for k in layout.VECTOR_FEATURES}
+        vector_keys = [*layout.VECTOR_FEATURES, *(k for k in layout.OPTIONAL_VECTOR_FEATURES if k in arrays)]
+        columns: dict[str, np.ndarray] = {k: arrays[k] for k in vector_keys}
         columns["timestamp"] = np.arange(length, dtype=np.float64) / self.fps
         columns["frame_index"] = np.arange(length, dtype=np.int64)
         columns["episode_index"] = np.full(length, episode_index, dtype=np.int64)
         columns["index"] = np.arange(start_index, start_index + length, dtype=np.int64)
         columns["task_index"] = np.full(length, task, dtype=np.int64)
-        video_keys = [k for k in arrays if k not in layout.VECTOR_FEATURES]
+        video_keys = [k for k in arrays if k not in vector_keys]
         for key in video_keys:
             encode_video(
                 layout.video_path(self.root, episode_index, key), arrays[key], self.fps, self.codec, self.crf, self.gop
             )
             self._video_shapes.setdefault(key, list(arrays[key].shape[1:]))
+        for key in vector_keys[len(layout.VECTOR_FEATURES):]:
+            self._optional_dims.setdefault(key, int(arrays[key].shape[1]))
         if annotations is not None:
             write_json(layout.annotation_path(self.root, episode_index), annotations)
         # The parquet is the episode's "commit": written after its videos.
@@ -206,7 +226,7 @@ class DatasetWriter:
         features: dict[str, Any] = {}
         for key, (h, w, _) in sorted(self._video_shapes.items()):
             features[key] = layout.video_feature_spec(h, w, CODECS[self.codec], self.fps)
-        for key, dim in layout.VECTOR_FEATURES.items():
+        for key, dim in (*layout.VECTOR_FEATURES.items(), *self._optional_dims.items()):
             features[key] = layout.vector_feature_spec(dim)
         for key, dtype in layout.SCALAR_FEATURES.items():
             features[key] = {"dtype": dtype, "shape": [1], "names": None}

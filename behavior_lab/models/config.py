@@ -104,6 +104,9 @@ class ModelConfig:
     action_dim: int = schema.PADDED_DIM
     num_tasks: int = schema.NUM_TASKS
     max_prompt_tokens: int = 48  # text conditioning (task_embeddings=off)
+    # privileged observation mode (DESIGN §8 lever 5): width of `observation.task_info`, fed as one
+    # Linear(D -> W) prefix token after the state tokens; 0 = off (the standard track: RGB + proprio)
+    task_info_dim: int = 0
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -113,6 +116,8 @@ class ModelConfig:
                 "vlm and expert must share depth, num_heads, num_kv_heads and head_dim for the joint "
                 f"attention (spec §1.1); got vlm={v} expert={e}"
             )
+        if self.task_info_dim < 0:
+            raise ValueError(f"task_info_dim={self.task_info_dim}; expected 0 (off) or the task_info width")
         if self.state.mode == "discrete" and self.vocab_size < self.state.num_bins:
             raise ValueError(f"vocab_size={self.vocab_size} < state.num_bins={self.state.num_bins}")
 

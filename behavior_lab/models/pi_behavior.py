@@ -46,6 +46,7 @@ class PiBehavior(nn.Module):
         self.state_encoder = (
             DiscreteStateEncoder(cfg.state.num_bins) if cfg.state.mode == "discrete" else ContinuousStateEncoder(D, W)
         )
+        self.task_info_proj = nn.Linear(cfg.task_info_dim, W) if cfg.task_info_dim else None
         self.fast = build_fast_aux(inn.fast_aux, W)
         self.noise = build_noise(inn.correlated_noise, H, D)
         self.kv_transform = build_kv_transform(inn.kv_transform, cfg.vlm.depth, cfg.vlm.num_kv_heads, cfg.vlm.head_dim)
@@ -80,16 +81,31 @@ class PiBehavior(nn.Module):
         state_tok = self.state_encoder(batch["state"], embed).to(img.dtype)
         ones = lambda t: torch.ones(B, t.shape[1], dtype=torch.bool, device=img.device)  # noqa: E731
         fast = self.fast.embed(batch, img) if with_fast else (img[:, :0], img_valid[:, :0])
+        blocks = [
+            (img, img_valid, "zeros"),
+            (task.tokens.to(img.dtype), task.valid, "zeros"),
+            (stage_tok, ones(stage_tok), "first"),  # spec §1.5: stage tokens open group 1
+            (state_tok, ones(state_tok), "zeros"),
+        ]
+        if self.task_info_proj is not None:
+            info_tok = self.embed_task_info(batch).to(img.dtype)
+            blocks.append((info_tok, ones(info_tok), "zeros"))
         return assemble_prefix(
-            [
-                (img, img_valid, "zeros"),
-                (task.tokens.to(img.dtype), task.valid, "zeros"),
-                (stage_tok, ones(stage_tok), "first"),  # spec §1.5: stage tokens open group 1
-                (state_tok, ones(state_tok), "zeros"),
-            ],
+            blocks,
             head_index=img.shape[1] + task.head_index,
             fast=fast,
         )
+
+    def embed_task_info(self, batch: dict) -> torch.Tensor:
+        """Privileged observation mode (DESIGN §8 lever 5): (B, D) task_info -> one (B, 1, W) token."""
+        info = batch.get("task_info")
+        want = self.cfg.task_info_dim
+        if info is None:
+            raise KeyError(f"this model was built with task_info_dim={want} (privileged observation mode) "
+                           "and needs batch['task_info']; the observation or dataset carries none")
+        if info.shape[-1] != want:
+            raise ValueError(f"batch['task_info'] has width {info.shape[-1]}; this model expects {want}")
+        return self.task_info_proj(info.to(self.task_info_proj.weight.dtype))[:, None]
 
     def encode_prefix(self, batch: dict, with_fast: bool) -> tuple[Prefix, torch.Tensor, PrefixCache]:
         """One VLM pass: (prefix layout, final-normed outputs (B,S,W), K/V cache of the non-FAST part)."""

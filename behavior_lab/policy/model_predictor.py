@@ -88,6 +88,9 @@ class ModelChunkPredictor:
         self.pad = T.PadTo(schema.PADDED_DIM)
         self.truncate = T.TruncateTo(schema.ACTION_DIM)
         self._tokenizer = None
+        model_cfg = getattr(model, "cfg", None)
+        self.task_info_dim = int(getattr(model_cfg, "task_info_dim", 0) or 0)
+        self.needs_task_info = self.task_info_dim > 0
 
     # --- input side -------------------------------------------------------------------------------
     def build_batch(self, requests: Sequence[ChunkRequest]) -> dict[str, np.ndarray]:
@@ -106,6 +109,12 @@ class ModelChunkPredictor:
             "num_stages": np.array([r.num_stages for r in requests], dtype=np.int64),
         }
         batch.update(self._prompt(requests))
+        if self.task_info_dim:
+            missing = [i for i, r in enumerate(requests) if r.task_info is None]
+            if missing:
+                raise ValueError(f"requests {missing} carry no task_info; this model (privileged observation "
+                                 f"mode) needs a {self.task_info_dim}-D task_info per request")
+            batch["task_info"] = np.stack([np.asarray(r.task_info, dtype=np.float32) for r in requests])
         return batch
 
     def initial_actions(self, requests: Sequence[ChunkRequest]) -> np.ndarray | None:

@@ -27,6 +27,7 @@ class ParsedObservation:
     task_id: int
     images: tuple[np.ndarray, np.ndarray, np.ndarray]  # head, left wrist, right wrist; (H, W, 3|4) uint8
     oracle_stage: int | None = None
+    task_info: np.ndarray | None = None  # (D,) float32 privileged task_info (DESIGN §8 lever 5), if sent
 
 
 def _get(obs: Mapping[str, Any], key: str) -> Any:
@@ -74,9 +75,23 @@ def parse_image(key: str, value: Any) -> np.ndarray:
     return arr
 
 
+def parse_task_info(value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu" or arr.ndim != 1 or arr.size < 1:
+        raise ObservationError(
+            f"{schema.TASK_INFO_KEY!r} (privileged task info) must be a numeric vector; "
+            f"got dtype {arr.dtype} shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ObservationError(f"{schema.TASK_INFO_KEY!r} contains NaN or inf")
+    return arr.astype(np.float32)
+
+
 def parse_observation(
-    obs: Any, default_task_id: int | None = None, oracle_key: str | None = None
+    obs: Any, default_task_id: int | None = None, oracle_key: str | None = None, require_task_info: bool = False
 ) -> ParsedObservation:
+    """require_task_info: the policy runs in the privileged observation mode and needs
+    ``schema.TASK_INFO_KEY`` in every observation (otherwise it is parsed only when present)."""
     if not isinstance(obs, Mapping):
         raise ObservationError(f"an observation must be a dict, got {type(obs).__name__}")
     state = parse_proprio(_get(obs, schema.PROPRIO_KEY))
@@ -94,4 +109,13 @@ def parse_observation(
         if o.dtype.kind not in "iu" or o.size != 1:
             raise ObservationError(f"{oracle_key!r} (oracle stage) must be one integer; got {o.dtype} {o.shape}")
         oracle = int(o.reshape(-1)[0])
-    return ParsedObservation(state=state, task_id=tid, images=images, oracle_stage=oracle)  # type: ignore[arg-type]
+    task_info = None
+    if schema.TASK_INFO_KEY in obs:
+        task_info = parse_task_info(obs[schema.TASK_INFO_KEY])
+    elif require_task_info:
+        raise ObservationError(
+            f"observation has no key {schema.TASK_INFO_KEY!r}; this policy was trained in the privileged "
+            "observation mode (model.task_info_dim > 0) and needs the task's object poses in every observation"
+        )
+    return ParsedObservation(state=state, task_id=tid, images=images, oracle_stage=oracle,  # type: ignore[arg-type]
+                             task_info=task_info)

@@ -26,6 +26,7 @@ class ChunkRequest:
     num_stages: int  # S_task
     # (k, 23) absolute kept actions from the previous chunk (spec §9.1), or None (no inpainting).
     initial_actions: np.ndarray | None = None
+    task_info: np.ndarray | None = None  # (D,) privileged task info (DESIGN §8 lever 5), if the policy uses it
 
 
 @dataclasses.dataclass(frozen=True)

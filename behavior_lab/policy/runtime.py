@@ -85,6 +85,8 @@ class PolicyRuntime:
 
             self.predictor = ModelChunkPredictor(model, norm_stats, cfg, num_steps=self.cfg.num_steps)
         self._task_num_stages = _resolve_num_stages(task_num_stages, norm_stats, cfg)
+        # privileged observation mode: every observation must carry schema.TASK_INFO_KEY
+        self._needs_task_info = bool(getattr(self.predictor, "needs_task_info", False))
         steps = self.cfg.replan.execute_in_n_steps
         self.compressor = SplineCompressor(self.cfg.spline, execute_in_n_steps=steps)
         self.gate = GripperVariationGate(self.cfg.gate, num_actions=self.cfg.spline.actions_to_execute)
@@ -135,7 +137,8 @@ class PolicyRuntime:
                     raise ObservationError(f"environment {i} replans at this step and needs an observation")
                 continue
             try:
-                parsed[i] = parse_observation(obs, self.cfg.default_task_id, oracle_key)
+                parsed[i] = parse_observation(obs, self.cfg.default_task_id, oracle_key,
+                                              require_task_info=self._needs_task_info)
             except ObservationError as exc:
                 raise ObservationError(f"environment {i}: {exc}") from None
         self._ensure_sessions(max(ids) + 1)
@@ -180,6 +183,7 @@ class PolicyRuntime:
             stage=sess.stage,
             num_stages=self.num_stages(p.task_id),
             initial_actions=sess.inpainting.take(),
+            task_info=p.task_info,
         )
 
     def _check_prediction(self, prediction: ChunkPrediction, n: int) -> None:

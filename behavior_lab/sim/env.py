@@ -70,6 +70,7 @@ class MiniBehaviorEnv:
         self.arm_hi = np.array([r[1] for r in robot.ARM_RANGE])
         self.toggle_adr = {b: (self.qadr(t.joint), t) for b, t in task.toggles.items()}
         self.door_adr = {b: (self.qadr(dsp.joint), dsp) for b, dsp in task.doors.items()}
+        self.info_points = self._resolve_info_points(task)
         self.region = {m.site(i).name: i for i in range(m.nsite) if m.site(i).name.endswith(("_top", "_inside"))}
         self.instance: int | None = None
         self.layout: Layout | None = None
@@ -249,11 +250,40 @@ class MiniBehaviorEnv:
             images.append(r.render().copy())
         return images
 
+    def _resolve_info_points(self, task: TaskDef) -> list[tuple[str, int]]:
+        """(kind, id) per name of ``task.info_points``: a site if one has the name, else a body."""
+        if len(task.info_points) > schema.TASK_INFO_POINTS:
+            raise ValueError(f"task {task.name}: {len(task.info_points)} info_points; at most "
+                             f"{schema.TASK_INFO_POINTS} fit schema.TASK_INFO_DIM")
+        out = []
+        for name in task.info_points:
+            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name) >= 0:
+                out.append(("site", self.model.site(name).id))
+            elif mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name) >= 0:
+                out.append(("body", self.model.body(name).id))
+            else:
+                raise KeyError(f"task {task.name}: info point {name!r} is neither a site nor a body of its scene")
+        return out
+
+    def task_info(self) -> np.ndarray:
+        """Privileged observation (schema.TASK_INFO_KEY, DESIGN §8 lever 5): the task's info points
+        in the robot base frame (x forward, y left, z up from the base origin), zero-padded to
+        schema.TASK_INFO_DIM float32."""
+        x, y, yaw = (self.data.qpos[a] for a in self.base_qadr)
+        c, s = np.cos(yaw), np.sin(yaw)
+        out = np.zeros((schema.TASK_INFO_POINTS, 3), dtype=np.float32)
+        for i, (kind, idx) in enumerate(self.info_points):
+            p = self.data.site_xpos[idx] if kind == "site" else self.data.xpos[idx]
+            dx, dy = p[0] - x, p[1] - y
+            out[i] = (c * dx + s * dy, -s * dx + c * dy, p[2])
+        return out.reshape(-1)
+
     def observe(self, render: bool = True) -> dict:
         obs = {
             schema.PROPRIO_KEY: self.proprio(),
             schema.CAM_REL_POSES_KEY: self.reader.cam_rel_poses(self.data),
             schema.TASK_ID_KEY: np.array([self.task.task_id], dtype=np.int64),
+            schema.TASK_INFO_KEY: self.task_info(),
         }
         if render:
             for key, image in zip(schema.OBS_RGB_KEYS, self.render_images()):

@@ -127,7 +127,7 @@ class Expert:
         obs = env.reset(instance, seed=seed, render=render)
         self.reset()
         limit = max_steps or env.max_steps
-        actions, frames = [], {k: [] for k in ("state", "cam", *schema.CAMERA_NAMES)}
+        actions, frames = [], {k: [] for k in ("state", "cam", "task_info", *schema.CAMERA_NAMES)}
         info, done, idle = env.info(), False, 0
         while not done and env.steps < limit:
             a = self.act(obs)
@@ -138,6 +138,7 @@ class Expert:
             if render:
                 frames["state"].append(obs[schema.PROPRIO_KEY])
                 frames["cam"].append(obs[schema.CAM_REL_POSES_KEY])
+                frames["task_info"].append(obs[schema.TASK_INFO_KEY])
                 for name, key in zip(schema.CAMERA_NAMES, schema.OBS_RGB_KEYS):
                     frames[name].append(obs[key])
             actions.append(a)
@@ -148,6 +149,7 @@ class Expert:
         if render and actions:
             out = {schema.DATASET_STATE_KEY: np.stack(frames["state"]),
                    schema.DATASET_CAM_REL_POSES_KEY: np.stack(frames["cam"]),
+                   schema.DATASET_TASK_INFO_KEY: np.stack(frames["task_info"]),
                    schema.DATASET_ACTION_KEY: acts}
             for name, key in zip(schema.CAMERA_NAMES, schema.DATASET_RGB_KEYS):
                 out[key] = np.stack(frames[name])

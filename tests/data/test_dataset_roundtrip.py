@@ -128,3 +128,36 @@ def test_writer_rejects_bad_episodes(tmp_path):
     with pytest.raises(KeyError, match="unknown task"):
         w.add_episode("not_a_task", good)
     assert not (tmp_path / "ds" / "data").exists()  # nothing written for rejected episodes
+
+
+def test_task_info_column_roundtrip_and_consistency(tmp_path):
+    """The optional privileged `observation.task_info` column (facts §2.2): written when the episodes
+    carry it, width recorded in info.json, read back exactly; every episode must carry it or none."""
+    from behavior_lab.data.samples import ChunkSampleSource
+    from behavior_lab.data.stats import compute_stats
+
+    rng = np.random.default_rng(5)
+    key = schema.DATASET_TASK_INFO_KEY
+    eps = [synthetic_episode(n, 16, rng) for n in (31, 35)]
+    infos = [rng.normal(size=(len(e["action"]), 6)).astype(np.float32) for e in eps]
+    w = DatasetWriter(tmp_path / "ds")
+    w.add_episode(0, dict(eps[0], **{key: infos[0]}))
+    with pytest.raises(DatasetError, match="carry optional feature"):
+        w.add_episode(0, eps[1])  # the first episode has task_info, this one not
+    with pytest.raises(DatasetError, match=r"expected \(35, 6\)"):
+        w.add_episode(0, dict(eps[1], **{key: infos[1][:, :5]}))
+    w.add_episode(0, dict(eps[1], **{key: infos[1]}))
+    w.finalize()
+    ds = BehaviorDataset(tmp_path / "ds")
+    assert ds.info["features"][key]["shape"] == [6]
+    np.testing.assert_array_equal(ds.load_task_info(1), infos[1])
+    compute_stats(tmp_path / "ds", progress=False)
+    src = ChunkSampleSource(tmp_path / "ds", image_size=16, task_info=True, progress=False)
+    np.testing.assert_array_equal(src[len(eps[0]["action"]) + 4]["task_info"], infos[1][4])
+    assert "task_info" not in ChunkSampleSource(tmp_path / "ds", image_size=16, progress=False)[0]
+
+    plain = DatasetWriter(tmp_path / "plain")
+    plain.add_episode(0, eps[0])
+    plain.finalize()
+    with pytest.raises(DatasetError, match=r"info.json: features lack 'observation.task_info'"):
+        BehaviorDataset(tmp_path / "plain").load_task_info(0)

@@ -203,3 +203,27 @@ def test_knowledge_insulation_stops_action_gradients_into_the_vlm(batch):
     model.compute_loss(batch)["loss"].backward()
     assert model.backbone.vlm.layers[0].self_attn.k_proj.weight.grad is None  # only the action loss here
     assert float(model.kv_transform.k_coeffs.grad.abs().sum()) > 0  # the transform still trains
+
+
+def test_privileged_task_info_token_is_read_and_trained(batch):
+    """DESIGN §8 lever 5: with task_info_dim > 0 the task_info vector becomes one prefix token that
+    changes the predicted velocity and receives gradients; without it the model refuses the batch."""
+    torch.manual_seed(0)
+    model = PiBehavior(micro_config(task_info_dim=24), innovations(set()))
+    randomize_adarms(model)
+    B = batch["images"].shape[0]
+    info = dict(batch, task_info=torch.randn(B, 24, generator=torch.Generator().manual_seed(3)))
+    prefix = model.embed_prefix(info, with_fast=False)
+    plain = PiBehavior(micro_config(), innovations(set())).embed_prefix(batch, with_fast=False)
+    assert prefix.embeds.shape[1] == plain.embeds.shape[1] + 1  # exactly one extra token
+    noise, t = torch.randn(B, 30, 32), torch.full((B,), 0.5)
+    v1 = model.joint_velocity(info, noise, t)
+    v2 = model.joint_velocity(dict(info, task_info=info["task_info"] + 1.0), noise, t)
+    assert not torch.allclose(v1, v2)  # the action expert sees the token
+    loss = model.compute_loss(info)["loss"]
+    loss.backward()
+    assert float(model.task_info_proj.weight.grad.abs().sum()) > 0
+    with pytest.raises(KeyError, match="task_info"):
+        model.embed_prefix(batch, with_fast=False)
+    with pytest.raises(ValueError, match="width 7"):
+        model.embed_prefix(dict(batch, task_info=torch.zeros(B, 7)), with_fast=False)

@@ -222,3 +222,33 @@ def test_serve_command_builds_policies_from_a_checkpoint_and_a_task_map(tiny_che
     assert policy.infer(make_obs(task=3, image_hw=(40, 40)))["action"].shape == (23,)
     with pytest.raises(ValueError, match="not in the task -> checkpoint map"):
         policy.infer(make_obs(task=4, image_hw=(40, 40)))
+
+
+def test_privileged_model_gets_task_info_and_refuses_observations_without_it():
+    """model.task_info_dim > 0 (DESIGN §8 lever 5): the runtime requires schema.TASK_INFO_KEY in every
+    observation (checked before any state changes) and the adapter passes it to the model."""
+    from omegaconf import OmegaConf
+
+    from behavior_lab.models.factory import build_model
+    from behavior_lab.policy.observation import ObservationError
+    from behavior_lab.serving.bench import SEED_MODEL_INNOVATIONS, tiny_model
+
+    _, cfg = tiny_model()
+    cfg.model.task_info_dim = schema.TASK_INFO_DIM
+    innovation = dict(SEED_MODEL_INNOVATIONS, correlated_noise={"enabled": False})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, innovation).eval()
+    runtime = PolicyRuntime(model, make_stats(), {"model": OmegaConf.to_container(cfg.model)})
+    obs = make_obs(task=1, image_hw=(48, 40))
+    with pytest.raises(ObservationError, match="task_info.*privileged"):
+        runtime.act([obs])
+    info = np.linspace(-1, 1, schema.TASK_INFO_DIM).astype(np.float32)
+    seen = []
+    original = model.sample_actions
+    model.sample_actions = lambda batch, **kw: (seen.append(batch["task_info"].clone()), original(batch, **kw))[1]
+    actions = runtime.act([dict(obs, **{schema.TASK_INFO_KEY: info})])
+    assert actions.shape == (1, 23) and np.all(np.isfinite(actions))
+    np.testing.assert_array_equal(seen[0].numpy(), info[None])
+    bad = dict(obs, **{schema.TASK_INFO_KEY: np.full(schema.TASK_INFO_DIM, np.nan, dtype=np.float32)})
+    with pytest.raises(ObservationError, match="NaN"):
+        runtime.act([bad])

@@ -137,3 +137,38 @@ def test_sim_benchmarks_are_registered():
 
     names = set(benchmarks.discover())
     assert {"sim.physics_steps", "sim.render_steps", "sim.demo_seconds", "sim.expert_success"} <= names
+
+
+def test_task_info_is_the_task_points_in_the_robot_base_frame():
+    """Privileged observation (DESIGN §8 lever 5): point i of task_info, rotated by the base yaw and
+    added to the base position, is the world position of the task's info point i; padding is zero."""
+    env = make_env("turning_on_radio")
+    obs = env.reset(3, render=False)
+    info = obs[schema.TASK_INFO_KEY]
+    assert info.shape == (schema.TASK_INFO_DIM,) and info.dtype == np.float32
+
+    def world(info_vec):
+        x, y, yaw = (env.data.qpos[a] for a in env.base_qadr)
+        c, s = np.cos(yaw), np.sin(yaw)
+        p = info_vec.reshape(schema.TASK_INFO_POINTS, 3)
+        return np.stack([x + c * p[:, 0] - s * p[:, 1], y + s * p[:, 0] + c * p[:, 1], p[:, 2]], 1)
+
+    np.testing.assert_allclose(world(info)[0], env.site_pos("radio_button_site"), atol=1e-5)
+    np.testing.assert_allclose(world(info)[1], env.body_pos("radio"), atol=1e-5)
+    assert not info.reshape(-1, 3)[len(env.task.info_points):].any()
+    a = env.home_action()
+    a[0:3] = [0.2, 0.1, 0.3]  # drive and turn: the base-frame coordinates change, the world point not
+    for _ in range(20):
+        env.step(a, render=False)
+    moved = env.observe(render=False)[schema.TASK_INFO_KEY]
+    assert np.abs(moved - info).max() > 0.05
+    np.testing.assert_allclose(world(moved)[0], env.site_pos("radio_button_site"), atol=1e-5)
+
+
+def test_every_task_names_resolvable_info_points():
+    for name in TASKS:
+        env = make_env(name)
+        assert 1 <= len(env.task.info_points) <= schema.TASK_INFO_POINTS
+        info = env.reset(0, render=False)[schema.TASK_INFO_KEY].reshape(-1, 3)
+        assert np.all(np.linalg.norm(info[: len(env.task.info_points), :2], axis=1) < 4.0)  # in the room
+        env.close()

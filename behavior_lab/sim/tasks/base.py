@@ -80,6 +80,9 @@ class TaskDef:
     toggles: dict[str, ToggleSpec] = field(default_factory=dict)
     doors: dict[str, DoorSpec] = field(default_factory=dict)
     torso: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    # privileged observation (schema.TASK_INFO_KEY): sites or bodies whose positions, in the robot
+    # base frame, make up `observation.task_info` (at most schema.TASK_INFO_POINTS)
+    info_points: tuple[str, ...] = ()
 
     @property
     def max_steps(self) -> int:

@@ -151,4 +151,5 @@ TASK = TaskDef(
         "popcorn_bag": GraspSpec({"left": ("popcorn_bag_grasp",), "right": ("popcorn_bag_grasp",)}),
         "microwave_door": GraspSpec({"right": ("microwave_handle",)}, constraint="connect"),
     },
+    info_points=("popcorn_bag", "microwave_handle", "microwave_inside", "microwave_button_site", "counter"),
 )

@@ -93,4 +93,5 @@ TASK = TaskDef(
     torso=TORSO,
     grasps={"box": GraspSpec({"left": ("box_grasp_left",), "right": ("box_grasp_right",)}, two_handed=True,
                            window=0.06)},
+    info_points=("box", "shelf", "bench"),
 )

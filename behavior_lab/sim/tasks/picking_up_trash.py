@@ -89,4 +89,5 @@ TASK = TaskDef(
     expert_plan=expert_plan,
     torso=TORSO,
     grasps={c: GraspSpec({"left": (f"{c}_grasp",), "right": (f"{c}_grasp",)}) for c in CANS},
+    info_points=("can_1", "can_2", "can_3", "trash_can", "table"),
 )

@@ -121,4 +121,5 @@ TASK = TaskDef(
         **{p: GraspSpec({"left": (f"{p}_grasp",), "right": (f"{p}_grasp",)}) for p in PLATES},
         "cabinet_door": GraspSpec({"right": ("cabinet_handle",)}, constraint="connect"),
     },
+    info_points=("plate_1", "plate_2", "cabinet_handle", "cabinet_inside", "counter"),
 )

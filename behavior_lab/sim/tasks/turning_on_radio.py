@@ -63,4 +63,5 @@ TASK = TaskDef(
     goal_options=((P("toggled_on", "radio"),),),
     expert_plan=expert_plan,
     toggles={"radio": ToggleSpec("radio_button_joint", sign=-1.0, threshold=0.008)},
+    info_points=("radio_button_site", "radio", "table"),
 )
