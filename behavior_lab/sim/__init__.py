@@ -13,9 +13,14 @@ logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO chatter
 
 __all__ = ["TASKS", "make_env"]
 
+# Version of what the suite records: bump it when scenes, experts or the recorded columns change,
+# so that a sweep (whose dataset unit id includes it) records new demonstrations instead of reusing
+# stale ones. 2: observation.task_info column, 10 cm radio button.
+SUITE_VERSION = 2
+
 
 def __getattr__(name):
-    if name in __all__:
+    if name in ("TASKS", "make_env"):
         from behavior_lab.sim import registry
 
         return getattr(registry, name)

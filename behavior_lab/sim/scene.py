@@ -58,8 +58,12 @@ def table(name: str, pos=(1.0, 0.0), half=(0.35, 0.5), height=0.72, rgba="0.62 0
     </body>""")
 
 
-def radio(name: str, pos=(1.0, 0.0, 0.72), yaw=0.0) -> Piece:
+def radio(name: str, pos=(1.0, 0.0, 0.72), yaw=0.0, button_radius: float = 0.05) -> Piece:
     """A radio with a spring-loaded push button on top (slide joint ``<name>_button_joint``).
+
+    The button is a large 10 cm power button (it was 6 cm): a from-scratch tiny policy ends its
+    press 4-6 cm from the centre after a CPU-sized training (docs/status.md), and the task is about
+    reaching and pressing, not millimetre precision (issue 5: retune tasks the policy cannot learn).
 
     Buttons touch only the robot (conaffinity 2), never their own housing."""
     return Piece(f"""
@@ -69,7 +73,7 @@ def radio(name: str, pos=(1.0, 0.0, 0.72), yaw=0.0) -> Piece:
       <geom type="capsule" fromto="0 -0.11 0.13 0 -0.13 0.3" size="0.006" rgba="0.7 0.7 0.7 1" contype="0" conaffinity="0"/>
       <body name="{name}_button" pos="0 -0.03 0.13">
         <joint name="{name}_button_joint" type="slide" axis="0 0 1" range="-0.02 0" stiffness="300" springref="0" damping="3"/>
-        <geom type="cylinder" pos="0 0 0.012" size="0.03 0.012" rgba="1.0 0.85 0.05 1" mass="0.02" contype="0" conaffinity="2"/>
+        <geom type="cylinder" pos="0 0 0.012" size="{button_radius} 0.012" rgba="1.0 0.85 0.05 1" mass="0.02" contype="0" conaffinity="2"/>
         <site name="{name}_button_site" pos="0 0 0.024" size="0.01" type="sphere"/>
       </body>
     </body>""")

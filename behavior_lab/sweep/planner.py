@@ -91,7 +91,10 @@ class Plan:
 def data_unit(s: PlanSettings) -> Unit | None:
     if s.data_root is not None:
         return None
+    from behavior_lab.sim import SUITE_VERSION
+
     desc = {
+        "suite": SUITE_VERSION,  # new demonstrations when the embedded suite changes
         "tasks": sorted(s.tasks),
         "episodes_per_task": s.data_episodes_per_task,
         "seed": s.data_seed,

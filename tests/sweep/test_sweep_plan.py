@@ -164,3 +164,21 @@ def test_helpful_errors(base_cfg):
         design_from_cfg({"mode": "grid", "toggle": []})
     with pytest.raises(ValueError, match="unit kind"):
         Unit("bogus", {})
+
+
+def test_privileged_obs_toggle_is_a_training_part_and_the_suite_version_keys_the_dataset(base_cfg, monkeypatch):
+    """The privileged observation mode (DESIGN §8 lever 5) is a train-stage toggle whose overrides
+    set model.task_info_dim; the generated dataset's unit id changes with the embedded suite version,
+    so a sweep never reuses demonstrations recorded by an older suite."""
+    registry = registry_from_cfg(base_cfg)
+    t = registry.toggle("privileged_obs")
+    assert t.stage == "train" and t.on == ("model.task_info_dim=24",) and t.off == ("model.task_info_dim=0",)
+    cells = Design("leave_one_out", ("system2", "privileged_obs"), {}, {}).cells(registry)
+    p = plan(cells, registry, PlanSettings(tasks=("turning_on_radio",), data_root="/d"))
+    assert len(p.trains) == 3
+    assert sum("model.task_info_dim=24" in u.overrides for u in p.trains) == 2
+    import behavior_lab.sim
+
+    before = build_plan(base_cfg)[0].data.id
+    monkeypatch.setattr(behavior_lab.sim, "SUITE_VERSION", behavior_lab.sim.SUITE_VERSION + 1)
+    assert build_plan(base_cfg)[0].data.id != before
