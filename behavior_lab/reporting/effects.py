@@ -9,7 +9,14 @@ This works for full grids and for leave-one-out designs alike (only matched pair
 Interaction A x B: the difference of differences, (effect of A with B on) - (effect of A with B off),
 per (task, seed), averaged likewise.
 
-Uncertainty: percentile bootstrap over the (task, seed) units (seeded). Test: two-sided paired
+With fewer than `min_units` (task, seed) units (one task and one seed: the embedded default), a
+bootstrap over units is degenerate (a single difference, a zero-width interval). The pairs are then
+episodes instead: the same (task, seed, instance, rollout) evaluated with the toggle on and off
+(every cell of a sweep runs the same instances with the same episode seeds). Such an interval covers
+evaluation noise (which instances succeed) only, not training-seed variance; the table says which
+unit was used.
+
+Uncertainty: percentile bootstrap over the units (seeded). Test: two-sided paired
 sign-flip permutation test on the mean difference (exact enumeration for <= 16 units, else
 Monte Carlo with `n_perm` seeded flips, p = (1 + #{|mean*| >= |mean|}) / (1 + n_perm)); Holm's
 step-down adjustment across all terms of one metric is reported alongside.
@@ -26,6 +33,8 @@ import pandas as pd
 
 METRICS = {"q_score": "q-score", "success_rate": "success rate"}
 UNIT = ["task", "seed"]
+EPISODE_UNIT = ["task", "seed", "instance", "rollout"]
+EPISODE_METRICS = {"q_score": "q", "success_rate": "success"}  # episode-level column of each metric
 EXACT_MAX_UNITS = 16
 
 
@@ -36,6 +45,7 @@ class EffectSettings:
     seed: int = 0
     ci: float = 0.95
     interactions: bool = True
+    min_units: int = 5  # fewer (task, seed) units than this: pair episodes instead (see module doc)
 
 
 def two_level_toggles(frame: pd.DataFrame, toggles: Sequence[str]) -> dict[str, tuple]:
@@ -83,8 +93,10 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def _unit_differences(frame: pd.DataFrame, metric: str, levels: dict, terms: tuple[str, ...],
-                      toggles: Sequence[str]) -> pd.Series:
-    """Per (task, seed): the main-effect difference (one term) or difference of differences (two)."""
+                      toggles: Sequence[str], unit: Sequence[str] = UNIT) -> pd.Series:
+    """Per unit (default (task, seed)): the main-effect difference (one term) or difference of
+    differences (two), averaged over the settings of the other toggles."""
+    unit = list(unit)
     others = [t for t in toggles if t not in terms]
     sub = frame
     for t in terms:
@@ -92,7 +104,7 @@ def _unit_differences(frame: pd.DataFrame, metric: str, levels: dict, terms: tup
     if sub.empty:
         return pd.Series(dtype=float)
     sub = sub.assign(**{f"__{t}": sub[t].map({levels[t][0]: 0, levels[t][1]: 1}).astype(int) for t in terms})
-    key = [*[o for o in others], *UNIT]
+    key = [*[o for o in others], *unit]
     # Other toggles can be NaN (not part of a cell's description); match those as a level of their own.
     sub = sub.assign(**{o: sub[o].astype(object).where(sub[o].notna(), "<unset>") for o in others})
     wide = sub.pivot_table(index=key, columns=[f"__{t}" for t in terms], values=metric, aggfunc="mean")
@@ -106,14 +118,15 @@ def _unit_differences(frame: pd.DataFrame, metric: str, levels: dict, terms: tup
             return pd.Series(dtype=float)
         d = (wide[(1, 1)] - wide[(0, 1)]) - (wide[(1, 0)] - wide[(0, 0)])
     d = d.dropna()
-    return d.groupby(level=UNIT).mean() if len(d) else pd.Series(dtype=float)
+    return d.groupby(level=unit).mean() if len(d) else pd.Series(dtype=float)
 
 
 def toggle_effects(per_seed: pd.DataFrame, toggles: Sequence[str],
-                   settings: EffectSettings = EffectSettings()) -> pd.DataFrame:
-    """Effects table: one row per (split, term, metric). `per_seed` is CellScores.per_seed."""
+                   settings: EffectSettings = EffectSettings(), episodes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Effects table: one row per (split, term, metric). `per_seed` is CellScores.per_seed;
+    `episodes` (Results.frame, one row per episode) enables episode pairing when units are few."""
     columns = ["split", "term", "kind", "metric", "effect", "ci_low", "ci_high", "p_value", "p_holm",
-               "units", "level_off", "level_on"]
+               "units", "unit", "level_off", "level_on"]
     rows = []
     for split, frame in per_seed.groupby("split", sort=False):
         levels = two_level_toggles(frame, toggles)
@@ -125,6 +138,13 @@ def toggle_effects(per_seed: pd.DataFrame, toggles: Sequence[str],
             rng = np.random.default_rng(settings.seed)
             for term in terms:
                 d = _unit_differences(frame, metric, levels, term, list(toggles)).to_numpy()
+                unit = "task×seed"
+                if 0 < len(d) < settings.min_units and episodes is not None:
+                    ep = episodes[episodes["split"] == split]
+                    ep = ep.assign(**{metric: ep[EPISODE_METRICS[metric]].astype(float)})
+                    d_ep = _unit_differences(ep, metric, levels, term, list(toggles), EPISODE_UNIT).to_numpy()
+                    if len(d_ep) > len(d):
+                        d, unit = d_ep, "episode"
                 if len(d) == 0:
                     continue
                 boot = d[rng.integers(0, len(d), size=(settings.n_boot, len(d)))].mean(axis=1)
@@ -132,7 +152,7 @@ def toggle_effects(per_seed: pd.DataFrame, toggles: Sequence[str],
                 rows.append({
                     "split": split, "term": " x ".join(term), "kind": "main" if len(term) == 1 else "interaction",
                     "metric": metric, "effect": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi),
-                    "p_value": sign_flip_test(d, settings.n_perm, rng), "units": len(d),
+                    "p_value": sign_flip_test(d, settings.n_perm, rng), "units": len(d), "unit": unit,
                     "level_off": str(levels[term[0]][0]) if len(term) == 1 else "",
                     "level_on": str(levels[term[0]][1]) if len(term) == 1 else "",
                 })

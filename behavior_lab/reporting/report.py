@@ -153,7 +153,7 @@ def build_report(settings: ReportSettings, config_yaml: str = "", command: str =
     scores = score_cells(results, settings.tasks, settings.episodes_per_task, settings.bootstrap)
     seconds = demo_seconds(settings.task_lengths, settings.dataset_root)
     task_order = sort_tasks_by_length(scores.task_order, seconds)
-    effects = toggle_effects(scores.per_seed, results.toggles, settings.effects)
+    effects = toggle_effects(scores.per_seed, results.toggles, settings.effects, episodes=results.frame)
 
     # --- numbers -------------------------------------------------------------------------------
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -239,7 +239,8 @@ def settings_from_mapping(cfg: Mapping) -> ReportSettings:
                             ci=float(boot.get("ci", 0.95))),
         effects=EffectSettings(n_boot=int(boot.get("resamples", 2000)), n_perm=int(eff.get("permutations", 10000)),
                                seed=int(boot.get("seed", 0)), ci=float(boot.get("ci", 0.95)),
-                               interactions=bool(eff.get("interactions", True))),
+                               interactions=bool(eff.get("interactions", True)),
+                               min_units=int(eff.get("min_units", 5))),
         task_lengths=dict(cfg["task_lengths"]) if cfg.get("task_lengths") else None,
         dataset_root=cfg.get("dataset_root"),
         ledger=cfg.get("ledger"),

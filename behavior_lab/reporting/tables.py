@@ -146,13 +146,16 @@ def effects_table(effects: pd.DataFrame, name: str = "effects") -> Table:
         "95% CI": [fmt_ci(a, b) for a, b in zip(data["ci_low"], data["ci_high"])],
         "p": [fmt_p(v) for v in data["p_value"]],
         "p (Holm)": [fmt_p(v) for v in data["p_holm"]],
-        "Units": data["units"].astype(str),
+        "Units": [f"{n} {'ep.' if u == 'episode' else ''}".strip()
+                  for n, u in zip(data["units"], data.get("unit", pd.Series(["task×seed"] * len(data))))],
     })
     display = pd.DataFrame(disp)
     return Table(name=name, data=data, display=display,
                  align="l" * (3 + show_split) + "r" * 5,
                  caption="Effect of each innovation toggle (on minus off) and two-way interactions "
                          "(difference of differences) on task q-score and success rate.",
-                 notes="Units: (task, seed) pairs matched on all other toggles. 95% CI: percentile bootstrap "
-                       "over units. p: two-sided paired sign-flip permutation test (exact up to 16 units); "
-                       "Holm: step-down adjustment over all terms of one metric.")
+                 notes="Units: (task, seed) pairs matched on all other toggles; \"ep.\": with fewer than 5 such "
+                       "pairs, episodes on the same (task, seed, instance, rollout) are paired instead, and the "
+                       "interval then covers evaluation noise only, not training-seed variance. 95% CI: "
+                       "percentile bootstrap over units. p: two-sided paired sign-flip permutation test (exact "
+                       "up to 16 units); Holm: step-down adjustment over all terms of one metric.")

@@ -50,3 +50,30 @@ def test_leave_one_out_design_pairs_only_matched_cells():
     assert e.loc[("a", "q_score"), "effect"] == pytest.approx(0.2)
     assert e.loc[("b", "q_score"), "effect"] == pytest.approx(0.1)
     assert ("a x b", "q_score") not in e.index  # no a-off/b-off cell: interaction not estimable
+
+
+def test_one_task_one_seed_pairs_episodes_on_the_same_instance():
+    """One (task, seed) unit (the embedded default): a unit bootstrap would give a zero-width
+    interval, so episodes on the same instance are paired; the effect is unchanged."""
+    rng = np.random.default_rng(1)
+    n = 30
+    off = (rng.random(n) < 0.3).astype(float)
+    on = np.where(rng.random(n) < 0.5, 1.0, off)  # "on" succeeds wherever "off" did, and more
+    rows = [{"cell": cell, "split": "public", "task": "radio", "seed": 0, "instance": i, "rollout": 0,
+             "a": a, "q": float(q), "success": bool(q == 1.0)}
+            for cell, a, qs in (("on", True, on), ("off", False, off)) for i, q in enumerate(qs)]
+    episodes = pd.DataFrame(rows)
+    per_seed = (episodes.groupby(["cell", "split", "seed", "task", "a"], as_index=False)
+                .agg(q_score=("q", "mean"), success_rate=("success", "mean")))
+    settings = EffectSettings(n_boot=2000, seed=0)
+    paired = toggle_effects(per_seed, ["a"], settings, episodes=episodes).set_index("metric")
+    row = paired.loc["q_score"]
+    assert row["unit"] == "episode" and row["units"] == n
+    assert row["effect"] == pytest.approx(on.mean() - off.mean())
+    assert row["ci_low"] < row["effect"] < row["ci_high"] and row["ci_high"] - row["ci_low"] > 0.1
+    assert row["p_value"] < 0.01  # every paired difference is >= 0
+    units = toggle_effects(per_seed, ["a"], settings).set_index("metric").loc["q_score"]  # no episodes given
+    assert units["unit"] == "task×seed" and units["units"] == 1
+    assert units["ci_low"] == units["ci_high"] == pytest.approx(row["effect"])
+    never = toggle_effects(per_seed, ["a"], EffectSettings(n_boot=200, min_units=0), episodes=episodes)
+    assert set(never["unit"]) == {"task×seed"}
