@@ -126,24 +126,19 @@ class DatasetWriter:
         length = len(np.asarray(frames[schema.DATASET_ACTION_KEY]))
         if length < 1:
             raise DatasetError("episode has no frames")
-        for key, dim in layout.VECTOR_FEATURES.items():
-            a = np.asarray(frames[key], dtype=np.float32)
-            if a.ndim != 2 or a.shape[1] != dim:
-                raise DatasetError(f"episode frames[{key!r}] has shape {a.shape}; expected ({length}, {dim})")
-            check_finite(a, key, "episode frames")
-            arrays[key] = a
         optional = [k for k in layout.OPTIONAL_VECTOR_FEATURES if k in frames]
         if self._episodes and set(optional) != set(self._optional_dims):
             raise DatasetError(
                 f"episode frames carry optional feature(s) {sorted(optional)}; the dataset's earlier episodes "
                 f"carry {sorted(self._optional_dims)} (every episode must carry the same columns)"
             )
-        for key in optional:
+        # width None: an optional feature's first episode sets it
+        widths = {**layout.VECTOR_FEATURES, **{k: self._optional_dims.get(k) for k in optional}}
+        for key, dim in widths.items():
             a = np.asarray(frames[key], dtype=np.float32)
-            want = self._optional_dims.get(key)
-            if a.ndim != 2 or a.shape[1] < 1 or (want is not None and a.shape[1] != want):
+            if a.ndim != 2 or a.shape[1] < 1 or (dim is not None and a.shape[1] != dim):
                 raise DatasetError(f"episode frames[{key!r}] has shape {a.shape}; expected ({length}, "
-                                   f"{want if want is not None else 'D >= 1'})")
+                                   f"{dim if dim is not None else 'D >= 1'})")
             check_finite(a, key, "episode frames")
             arrays[key] = a
         video_keys = [k for k in frames if k in WRITABLE_VIDEO_KEYS]

@@ -89,8 +89,11 @@ class ModelChunkPredictor:
         self.truncate = T.TruncateTo(schema.ACTION_DIM)
         self._tokenizer = None
         model_cfg = getattr(model, "cfg", None)
-        self.task_info_dim = int(getattr(model_cfg, "task_info_dim", 0) or 0)
-        self.needs_task_info = self.task_info_dim > 0
+        self.task_info_dim = int(getattr(model_cfg, "task_info_dim", 0) or 0)  # > 0: privileged mode
+
+    @property
+    def needs_task_info(self) -> bool:
+        return self.task_info_dim > 0
 
     # --- input side -------------------------------------------------------------------------------
     def build_batch(self, requests: Sequence[ChunkRequest]) -> dict[str, np.ndarray]:

@@ -130,6 +130,7 @@ def toggle_effects(per_seed: pd.DataFrame, toggles: Sequence[str],
     rows = []
     for split, frame in per_seed.groupby("split", sort=False):
         levels = two_level_toggles(frame, toggles)
+        split_eps = None if episodes is None else episodes[episodes["split"] == split]
         names = list(levels)
         terms: list[tuple[str, ...]] = [(t,) for t in names]
         if settings.interactions:
@@ -139,9 +140,8 @@ def toggle_effects(per_seed: pd.DataFrame, toggles: Sequence[str],
             for term in terms:
                 d = _unit_differences(frame, metric, levels, term, list(toggles)).to_numpy()
                 unit = "task×seed"
-                if 0 < len(d) < settings.min_units and episodes is not None:
-                    ep = episodes[episodes["split"] == split]
-                    ep = ep.assign(**{metric: ep[EPISODE_METRICS[metric]].astype(float)})
+                if 0 < len(d) < settings.min_units and split_eps is not None:
+                    ep = split_eps.assign(**{metric: split_eps[EPISODE_METRICS[metric]].astype(float)})
                     d_ep = _unit_differences(ep, metric, levels, term, list(toggles), EPISODE_UNIT).to_numpy()
                     if len(d_ep) > len(d):
                         d, unit = d_ep, "episode"

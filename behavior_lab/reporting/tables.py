@@ -146,8 +146,7 @@ def effects_table(effects: pd.DataFrame, name: str = "effects") -> Table:
         "95% CI": [fmt_ci(a, b) for a, b in zip(data["ci_low"], data["ci_high"])],
         "p": [fmt_p(v) for v in data["p_value"]],
         "p (Holm)": [fmt_p(v) for v in data["p_holm"]],
-        "Units": [f"{n} {'ep.' if u == 'episode' else ''}".strip()
-                  for n, u in zip(data["units"], data.get("unit", pd.Series(["task×seed"] * len(data))))],
+        "Units": [f"{n} ep." if u == "episode" else str(n) for n, u in zip(data["units"], data["unit"])],
     })
     display = pd.DataFrame(disp)
     return Table(name=name, data=data, display=display,

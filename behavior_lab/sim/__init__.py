@@ -20,7 +20,7 @@ SUITE_VERSION = 2
 
 
 def __getattr__(name):
-    if name in ("TASKS", "make_env"):
+    if name in __all__:
         from behavior_lab.sim import registry
 
         return getattr(registry, name)

@@ -257,12 +257,11 @@ class MiniBehaviorEnv:
                              f"{schema.TASK_INFO_POINTS} fit schema.TASK_INFO_DIM")
         out = []
         for name in task.info_points:
-            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name) >= 0:
-                out.append(("site", self.model.site(name).id))
-            elif mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name) >= 0:
-                out.append(("body", self.model.body(name).id))
-            else:
+            site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name)
+            body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+            if site < 0 and body < 0:
                 raise KeyError(f"task {task.name}: info point {name!r} is neither a site nor a body of its scene")
+            out.append(("site", site) if site >= 0 else ("body", body))
         return out
 
     def task_info(self) -> np.ndarray:
