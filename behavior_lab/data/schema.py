@@ -25,6 +25,9 @@ TASK_ID_KEY = "task_id"
 TASK_INFO_KEY = "task_info"
 TASK_INFO_POINTS = 8
 TASK_INFO_DIM = 3 * TASK_INFO_POINTS
+# Embedded suite only: the step info and the per-episode metrics JSON carry reach and grasp
+# diagnostics under this key (behavior_lab.sim.diagnostics); OmniGibson's have no such key.
+DIAGNOSTICS_KEY = "diagnostics"
 # Camera order used by the model: head, left wrist, right wrist (spec §1.2).
 OBS_RGB_KEYS = (HEAD_RGB_KEY, LEFT_WRIST_RGB_KEY, RIGHT_WRIST_RGB_KEY)
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")

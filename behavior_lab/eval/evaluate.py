@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from behavior_lab.data import schema
@@ -78,7 +79,7 @@ def evaluate(cfg: DictConfig) -> dict:
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from behavior_lab.eval.scoring import score_dir
+    from behavior_lab.eval.scoring import load_metrics_dir, score_dir, score_episodes
     from behavior_lab.policy.loading import load_checkpoint
     from behavior_lab.policy.runtime import PolicyRuntime
 
@@ -119,8 +120,9 @@ def evaluate(cfg: DictConfig) -> dict:
             runner.on_episode_done = lambda spec, rec, tid=tid: bar.advance(tid)
             bar.advance(tid, sum(is_done(out, s) for s in specs))  # finished before a restart
             runner.run(specs)
-    summary = score_dir(out / "metrics", tasks=tasks, expected=expected)
-    _print_summary(summary, runner.stats)
+    episodes = load_metrics_dir(out / "metrics")
+    summary = score_episodes(episodes, tasks=tasks, expected=expected)
+    _print_summary(summary, runner.stats, reach_summary(episodes))
     return {"summary": summary.overall_dict(),
             "stats": runner.stats, "out": str(out)}
 
@@ -151,16 +153,40 @@ def _backend(cfg: DictConfig, model_cfg: Any, tasks: list[str]):
     raise ValueError(f"unknown eval backend {cfg.backend!r}; valid: embedded, omnigibson")
 
 
-def _print_summary(summary, stats: dict) -> None:
+def reach_summary(episodes) -> dict[str, tuple[float, float]]:
+    """{task: (median closest approach in cm, share of episodes with a grasp)} over the episodes
+    that carry reach and grasp diagnostics (embedded suite); the share is NaN for tasks with
+    nothing to grasp."""
+    by_task: dict[str, list] = {}
+    for ep in episodes:
+        if ep.closest_approach == ep.closest_approach:  # not NaN
+            by_task.setdefault(ep.task, []).append(ep)
+    out = {}
+    for task, eps in by_task.items():
+        grasps = [e.grasp_events for e in eps if e.grasp_events == e.grasp_events]
+        out[task] = (float(np.median([e.closest_approach for e in eps])) * 100.0,
+                     float(np.mean([g > 0 for g in grasps])) if grasps else float("nan"))
+    return out
+
+
+def _print_summary(summary, stats: dict, reach: dict[str, tuple[float, float]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    reach = reach or {}
     table = Table(title="evaluation")
-    for col in ("task", "episodes", "q_score", "q 95% CI", "success_rate"):
+    cols = ["task", "episodes", "q_score", "q 95% CI", "success_rate"]
+    if reach:  # embedded suite: how close the hands came (median over episodes) and how often they grasped
+        cols += ["closest cm", "grasped"]
+    for col in cols:
         table.add_column(col, justify="right" if col != "task" else "left")
     for t in summary.tasks:
-        table.add_row(t.task, f"{t.episodes}/{t.expected}", f"{t.q_score:.3f}",
-                      f"[{t.q_ci.low:.3f}, {t.q_ci.high:.3f}]", f"{t.success_rate:.3f}")
+        row = [t.task, f"{t.episodes}/{t.expected}", f"{t.q_score:.3f}",
+               f"[{t.q_ci.low:.3f}, {t.q_ci.high:.3f}]", f"{t.success_rate:.3f}"]
+        if reach:
+            near, share = reach.get(t.task, (float("nan"), float("nan")))
+            row += ["—" if near != near else f"{near:.1f}", "—" if share != share else f"{share:.2f}"]
+        table.add_row(*row)
     table.add_row("overall", "", f"{summary.q_score:.3f}",
                   f"[{summary.q_ci.low:.3f}, {summary.q_ci.high:.3f}]", f"{summary.task_sr:.3f}")
     Console().print(table)

@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from behavior_lab.data.schema import DIAGNOSTICS_KEY
 from behavior_lab.eval.episodes import EpisodeSpec, atomic_write_json, episode_record, is_done, metrics_path
 
 
@@ -136,7 +137,8 @@ class LockstepRunner:
             config_hash=self.config_hash,
             ckpt_hash=self.ckpt_hash,
             extra={"timed_out": not bool(info["success"]) and slot.steps >= ref.max_steps,
-                   "max_steps": ref.max_steps},
+                   "max_steps": ref.max_steps,
+                   **({DIAGNOSTICS_KEY: info[DIAGNOSTICS_KEY]} if DIAGNOSTICS_KEY in info else {})},
         )
         if self.record_video and slot.frames:
             from behavior_lab.eval.video import write_mosaic_video

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from behavior_lab.data.schema import DIAGNOSTICS_KEY
+
 DISTANCE_PARTS = ("base", "left", "right")
 # q counts as a success at exactly 1 (score_utils.py: `v == 1`); the tolerance only absorbs
 # float round-trips through JSON writers that print 0.9999999999999999.
@@ -58,6 +60,10 @@ class EpisodeResult:
     normalized_agent_distance: dict = field(default_factory=dict)  # {base, left, right}
     extra: dict = field(default_factory=dict)  # our additional keys (success, seed, cell, ...)
     path: str = ""
+    # embedded suite only (schema.DIAGNOSTICS_KEY): the hands' closest approach to any task target
+    # (m) and the assisted grasps that engaged (NaN: not recorded, or nothing to grasp in the task)
+    closest_approach: float = math.nan
+    grasp_events: float = math.nan
     replicate: int = 0  # pooling key: episodes of several seeds may share (instance, rollout)
 
     @property
@@ -147,6 +153,7 @@ def episode_from_dict(data: Mapping, task: str, instance: int, rollout: int, pat
         raise MetricsFormatError(f"{where}: key 'time.normalized_time' must be > 0, got {nt}")
     known = {"q_score", "time", "agent_distance", "normalized_agent_distance"}
     extra = {k: v for k, v in data.items() if k not in known}
+    closest, grasps = _diagnostics(data.get(DIAGNOSTICS_KEY), where)
     return EpisodeResult(
         task=task,
         instance=instance,
@@ -159,7 +166,27 @@ def episode_from_dict(data: Mapping, task: str, instance: int, rollout: int, pat
         normalized_agent_distance=_parts(data, "normalized_agent_distance", where),
         extra=extra,
         path=path,
+        closest_approach=closest,
+        grasp_events=grasps,
     )
+
+
+def _diagnostics(diag, where: str) -> tuple[float, float]:
+    """(closest approach over the task's targets in m, total grasp events) from an episode's
+    reach and grasp diagnostics (behavior_lab.sim.diagnostics); NaN for what is not there."""
+    if diag is None:
+        return math.nan, math.nan
+    closest = diag.get("closest_approach_m") if isinstance(diag, Mapping) else None
+    grasps = diag.get("grasp_events") if isinstance(diag, Mapping) else None
+    if not isinstance(closest, Mapping) or not isinstance(grasps, Mapping):
+        raise MetricsFormatError(f"{where}: key {DIAGNOSTICS_KEY!r} must be an object with the objects "
+                                 "'closest_approach_m' {target: metres} and 'grasp_events' {body: count}")
+    try:
+        near = min((float(v) for v in closest.values()), default=math.nan)
+        count = float(sum(int(v) for v in grasps.values())) if grasps else math.nan
+    except (TypeError, ValueError) as e:
+        raise MetricsFormatError(f"{where}: key {DIAGNOSTICS_KEY!r} holds a non-numeric value ({e})") from e
+    return near, count
 
 
 def load_episode(path: str | Path) -> EpisodeResult:

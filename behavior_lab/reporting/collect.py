@@ -11,8 +11,10 @@ Sources:
 
 Columns: cell, <one column per toggle>, task, instance, rollout, seed, split, suite, q, success,
 time_score, normalized_time, simulator_steps, simulator_time, {base,left,right}_distance,
-normalized_{base,left,right}_distance, expected (episodes per task declared for the cell, or NA),
-episode_seed, source.
+normalized_{base,left,right}_distance, closest_approach (m: the hands' closest approach to any of
+the task's objects and buttons) and grasp_events (assisted grasps that engaged) — embedded suite
+only, NaN elsewhere and grasp_events NaN for tasks with nothing to grasp —, expected (episodes per
+task declared for the cell, or NA), episode_seed, source.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ BASE_COLUMNS = [
     "cell", "task", "instance", "rollout", "seed", "split", "suite", "q", "success", "time_score",
     "normalized_time", "simulator_steps", "simulator_time",
     *[f"{p}_distance" for p in DISTANCE_PARTS], *[f"normalized_{p}_distance" for p in DISTANCE_PARTS],
-    "expected", "episode_seed", "source",
+    "closest_approach", "grasp_events", "expected", "episode_seed", "source",
 ]
 # Keys only our writer adds; a file with none of them came from OmniGibson's eval.py.
 OUR_KEYS = {"success", "predicates", "config_hash", "ckpt_hash", "cell", "task", "instance", "rollout"}
@@ -108,6 +110,8 @@ def episode_row(ep: EpisodeResult, meta: Mapping, default_cell: str) -> dict:
         "normalized_time": ep.normalized_time,
         "simulator_steps": ep.simulator_steps,
         "simulator_time": ep.simulator_time,
+        "closest_approach": ep.closest_approach,
+        "grasp_events": ep.grasp_events,
         "expected": meta.get("episodes_per_task"),
         "episode_seed": extra.get("seed"),
         "source": ep.path,

@@ -32,7 +32,13 @@ from behavior_lab.reporting.ledger import read_optuna_records
 from behavior_lab.reporting.reference import demo_seconds, leaderboard_2025
 from behavior_lab.reporting.report_md import write_report_md
 from behavior_lab.reporting.table_format import Table
-from behavior_lab.reporting.tables import cells_table, effects_table, leaderboard_table, per_task_table
+from behavior_lab.reporting.tables import (
+    cells_table,
+    diagnostics_table,
+    effects_table,
+    leaderboard_table,
+    per_task_table,
+)
 
 SUMMARY_COLUMNS = ["task", "episodes", "q_score", "success_rate"]
 
@@ -213,6 +219,9 @@ def build_report(settings: ReportSettings, config_yaml: str = "", command: str =
     }
     if len(effects):
         tables["effects"] = effects_table(effects)
+    diagnostics = diagnostics_table(results.frame, task_order)
+    if diagnostics is not None:
+        tables["diagnostics"] = diagnostics
     for table in tables.values():
         table.write(out / "tables")
 

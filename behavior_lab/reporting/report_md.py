@@ -29,6 +29,7 @@ SECTION_TABLES = (
     ("cells", "Cells"),
     ("effects", "Innovation effects"),
     ("per_task", "Per-task scores"),
+    ("diagnostics", "Reach and grasp diagnostics"),
 )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from behavior_lab.data import schema
 from behavior_lab.sim import predicates as preds
 from behavior_lab.sim import robot, scene
+from behavior_lab.sim.diagnostics import DIAGNOSTICS_KEY, ManipulationDiagnostics
 from behavior_lab.sim.grasp import AssistedGrasp, weld_xml
 from behavior_lab.sim.proprio import ProprioReader
 from behavior_lab.sim.tasks.base import Layout, TaskDef
@@ -54,6 +55,7 @@ class MiniBehaviorEnv:
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self.data = mujoco.MjData(self.model)
         self.grasp = AssistedGrasp(self.model, task.grasps)
+        self.diagnostics = ManipulationDiagnostics(self.model, task, self.grasp)
         self.reader = ProprioReader(self.model)
         self._renderer: mujoco.Renderer | None = None
         m = self.model
@@ -158,6 +160,7 @@ class MiniBehaviorEnv:
         self.steps = 0
         self.agent_distance = {"base": 0.0, "left": 0.0, "right": 0.0}
         self._prev_points = self._tracked_points()
+        self.diagnostics.reset(d)
         self.start_values = preds.evaluate(self.task.goal_options, self)
         return self.observe(render)
 
@@ -218,6 +221,7 @@ class MiniBehaviorEnv:
         for k, p in points.items():
             self.agent_distance[k] += float(np.linalg.norm(p - self._prev_points[k]))
         self._prev_points = points
+        self.diagnostics.update(self.data)
         info = self.info()
         done = info["success"] or self.steps >= self.max_steps
         return (self.observe() if render else None), bool(done), info
@@ -230,6 +234,7 @@ class MiniBehaviorEnv:
             "predicates": values,
             "steps": self.steps,
             "agent_distance": dict(self.agent_distance),
+            DIAGNOSTICS_KEY: self.diagnostics.summary(),
         }
 
     # -- observations ---------------------------------------------------------------------------

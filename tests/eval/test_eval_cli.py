@@ -44,6 +44,10 @@ def test_eval_writes_valid_files_that_score_to_hand_computed_values(tiny_checkpo
         assert rec["time"]["simulator_steps"] <= 40  # 2 x mean demo length from the checkpoint's stats
         assert rec["time"]["simulator_time"] == pytest.approx(rec["time"]["simulator_steps"] / 30)
         assert rec["time"]["normalized_time"] == pytest.approx(20.0 / rec["time"]["simulator_steps"])
+        # embedded suite: reach diagnostics of the radio's button (nothing to grasp in this task)
+        assert set(rec["diagnostics"]["closest_approach_m"]) == {"radio"}
+        assert 0.0 < rec["diagnostics"]["closest_approach_m"]["radio"] < 3.0
+        assert rec["diagnostics"]["grasp_events"] == {}
         qs.append(rec["q_score"]["final"])
         succ.append(rec["q_score"]["final"] == 1.0)
     summary = score_dir(tmp_path / "metrics", tasks=["turning_on_radio"], expected=2)

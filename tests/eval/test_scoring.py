@@ -132,6 +132,10 @@ def test_constant_scores_give_degenerate_interval(tmp_path):
     ({"q_score": {"final": 0.5}, "time": {"normalized_time": 0}}, "time.normalized_time"),
     ({"q_score": {"final": 0.5}, "normalized_agent_distance": {"base": "far"}}, "normalized_agent_distance.base"),
     ({"q_score": {"final": 0.5}, "agent_distance": [1, 2]}, "agent_distance"),
+    ({"q_score": {"final": 0.5}, "diagnostics": {"closest_approach_m": 0.1}}, "diagnostics"),
+    ({"q_score": {"final": 0.5}, "diagnostics": [1]}, "diagnostics"),
+    ({"q_score": {"final": 0.5}, "diagnostics": {"closest_approach_m": {"can": "near"}, "grasp_events": {}}},
+     "diagnostics"),
 ])
 def test_malformed_files_name_file_and_key(tmp_path, payload, key):
     path = write(tmp_path, "can_meat_0_0.json", payload)
@@ -162,3 +166,17 @@ def test_duplicates_and_overflow_are_errors(run_dir):
         score_episodes(eps, expected=2, n_boot=0)
     with pytest.raises(ValueError, match="outside the scored set"):
         score_episodes(eps, tasks=["turning_on_radio"], n_boot=0)
+
+
+def test_reach_diagnostics_are_read_where_present(tmp_path):
+    """Embedded-suite episodes carry `diagnostics`: the closest approach over the task's targets and
+    the total grasp events; OmniGibson's files and grasp-free tasks give NaN."""
+    diag = {"closest_approach_m": {"can_1": 0.12, "can_2": 0.034, "can_3": 0.3},
+            "grasp_events": {"can_1": 0, "can_2": 2, "can_3": 1}}
+    ep = load_episode(write(tmp_path, "picking_up_trash_0_0.json", {"q_score": {"final": 0.0}, "diagnostics": diag}))
+    assert ep.closest_approach == pytest.approx(0.034) and ep.grasp_events == 3
+    radio = {"closest_approach_m": {"radio": 0.05}, "grasp_events": {}}
+    ep = load_episode(write(tmp_path, "turning_on_radio_0_0.json", {"q_score": {"final": 1.0}, "diagnostics": radio}))
+    assert ep.closest_approach == pytest.approx(0.05) and math.isnan(ep.grasp_events)
+    ep = load_episode(write(tmp_path, "can_meat_0_0.json", official(0.5)))
+    assert math.isnan(ep.closest_approach) and math.isnan(ep.grasp_events)

@@ -155,3 +155,35 @@ def test_overall_json_is_strict_when_secondary_metrics_are_absent(tmp_path):
     assert "NaN" not in text
     overall = json.loads(text)
     assert overall["q_score"] == 0.5 and overall["time_score"] is None
+
+
+def test_reach_diagnostics_table_from_embedded_episodes(tmp_path):
+    """Episodes with `diagnostics` give a per-task reach and grasp table (median and IQR of the closest
+    approach in cm, share of episodes with a grasp, grasps per episode); files without them none."""
+    m = tmp_path / "run" / "metrics"
+    m.mkdir(parents=True)
+    closest = [0.05, 0.10, 0.20, 0.40]
+    for i, (near, grasps) in enumerate(zip(closest, [0, 1, 0, 2])):
+        rec = metrics(0.0) | {"diagnostics": {"closest_approach_m": {"can_1": near, "can_2": 0.9},
+                                              "grasp_events": {"can_1": grasps, "can_2": 0}}}
+        (m / f"picking_up_trash_{i}_0.json").write_text(json.dumps(rec))
+        radio = metrics(1.0) | {"diagnostics": {"closest_approach_m": {"radio": 0.03}, "grasp_events": {}}}
+        (m / f"turning_on_radio_{i}_0.json").write_text(json.dumps(radio))
+    out = build_report(ReportSettings(results=[str(tmp_path / "run")], out=str(tmp_path / "out")))
+    data = out.tables["diagnostics"].data.set_index("task")
+    trash = data.loc["picking_up_trash"]
+    assert trash["episodes"] == 4
+    assert trash["closest_cm_median"] == pytest.approx(15.0)
+    assert (trash["closest_cm_q25"], trash["closest_cm_q75"]) == pytest.approx((8.75, 25.0))
+    assert trash["grasped_share"] == pytest.approx(0.5) and trash["grasps_mean"] == pytest.approx(0.75)
+    assert np.isnan(data.loc["turning_on_radio", "grasped_share"])  # nothing to grasp
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Reach and grasp diagnostics" in md and "| picking_up_trash | 4 | 0.000 | 15.0 | [8.8, 25.0] | 0.500 | 0.75 |" in md
+    assert (tmp_path / "out" / "tables" / "diagnostics.csv").is_file()
+    episodes = pd.read_csv(tmp_path / "out" / "episodes.csv")
+    assert sorted(episodes.loc[episodes["task"] == "picking_up_trash", "grasp_events"]) == [0, 0, 1, 2]
+
+
+def test_no_diagnostics_table_without_diagnostics(grid_report):
+    assert "diagnostics" not in grid_report.tables
+    assert "Reach and grasp" not in (grid_report.out / "report.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from behavior_lab.data import schema
 from behavior_lab.sim import make_env
@@ -53,3 +54,43 @@ def test_closing_far_from_objects_grasps_nothing():
     assert env.grasp.held == {"left": None, "right": None}
     width = env.proprio()[schema.PROPRIO_INDICES["gripper_right_qpos"]].sum()
     assert width < 0.005 and np.isclose(schema.extract_state_from_proprio(env.proprio())[22], -1, atol=0.1)
+
+
+def test_reach_diagnostics_track_the_closest_approach_and_each_grasp():
+    """info['diagnostics']: per target the smallest hand-to-target distance so far (from either
+    hand's grasp point to the object's grasp sites), per graspable body the grasps that engaged."""
+    env = make_env("picking_up_trash")
+    env.reset(0, render=False)
+    ex = make_expert(env, 0)
+    ex.reset()
+
+    def direct(can):  # closest distance right now, computed here from the sites
+        return min(np.linalg.norm(env.site_pos(f"{side}_grasp_site") - env.site_pos(f"{can}_grasp"))
+                   for side in ("left", "right"))
+
+    diag = env.info()[schema.DIAGNOSTICS_KEY]
+    assert set(diag["closest_approach_m"]) == {"can_1", "can_2", "can_3"}
+    assert diag["grasp_events"] == {"can_1": 0, "can_2": 0, "can_3": 0}
+    for can in ("can_1", "can_2", "can_3"):
+        assert diag["closest_approach_m"][can] == pytest.approx(direct(can), abs=1e-9)  # nothing moved yet
+    front = env.body_pos("table")[0] - 0.30
+    _drive(ex.drive_to(front - 0.28, env.body_pos("can_1")[1] + 0.21, 0.0), env, ex)
+    can0 = env.body_pos("can_1").copy()
+    R = down_grasp(ex.base_pose()[2])
+    _drive(ex.move_hand("right", can0 + [0, 0, 0.028], R), env, ex)
+    at_grasp = direct("can_1")
+    assert at_grasp < 0.045
+    ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+    _hold(ex, env, 5)
+    assert env.info()[schema.DIAGNOSTICS_KEY]["grasp_events"]["can_1"] == 1
+    ex.cmd[schema.RIGHT_GRIPPER_DIM] = 1.0
+    _hold(ex, env, 1)  # released where it stands; closing again is a second grasp
+    ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+    _hold(ex, env, 5)
+    assert env.grasp.held["right"] == "can_1"
+    diag = env.info()[schema.DIAGNOSTICS_KEY]
+    assert diag["grasp_events"] == {"can_1": 2, "can_2": 0, "can_3": 0}
+    assert diag["closest_approach_m"]["can_1"] <= at_grasp + 1e-9
+    assert diag["closest_approach_m"]["can_2"] > 0.05  # never went there
+    env.reset(0, render=False)  # a new episode starts the counts again
+    assert env.info()[schema.DIAGNOSTICS_KEY]["grasp_events"]["can_1"] == 0
