@@ -16,7 +16,7 @@ and, when present, the `innovation.<name>.enabled` switches of DESIGN §4, which
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from behavior_lab.data import schema
@@ -179,14 +179,21 @@ class RuntimeConfig:
         return self.spline.actions_to_execute if compressed else self.replan.execute_in_n_steps
 
     @classmethod
-    def from_cfg(cls, cfg: Any | None) -> "RuntimeConfig":
-        """Build from a (Dict)Config holding a `policy:` node and optional `innovation:` switches."""
+    def from_cfg(cls, cfg: Any | None, explicit: Sequence[str] | None = None) -> "RuntimeConfig":
+        """Build from a (Dict)Config holding a `policy:` node and optional `innovation:` switches.
+
+        `explicit`: the command line's overrides (default: Hydra's, when a Hydra app is running).
+        An explicit `policy.<section>.<key>=v` that an `innovation.*` key of the same config
+        overrides with another value is an error naming the key to use instead — never ignored.
+        """
         if cfg is None:
             return cls()
         if isinstance(cfg, RuntimeConfig):
             return cfg
         root = _to_dict(cfg)
         node = dict(root.get("policy", root if "replan" in root or "spline" in root else {}))
+        _check_shadowed(explicit if explicit is not None else hydra_overrides(), node,
+                        root.get("innovation") or {})
         sections = {f.name: f for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
         for name, value in node.items():
@@ -206,7 +213,40 @@ class RuntimeConfig:
         return cls(**built)
 
 
-def _innovation_overrides(innovation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def hydra_overrides() -> list[str]:
+    """The running Hydra app's command-line overrides ([] outside one)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):  # ValueError: HydraConfig was not initialized
+        return []
+
+
+def _check_shadowed(explicit: Sequence[str], policy: Mapping[str, Any], innovation: Mapping[str, Any]) -> None:
+    sources: dict[tuple[str, str], str] = {}
+    decided = _innovation_overrides(innovation, sources)
+    for item in explicit:
+        path = item.split("=", 1)[0].lstrip("+~")
+        parts = path.split(".")
+        if len(parts) != 3 or parts[0] != "policy":
+            continue
+        section, key = parts[1], parts[2]
+        if key not in decided.get(section, {}):
+            continue
+        wanted, kept = (policy.get(section) or {}).get(key), decided[section][key]
+        if wanted != kept:
+            src = sources[(section, key)]
+            shown = str(kept).lower() if isinstance(kept, bool) else kept
+            raise ValueError(
+                f"{item}: this runtime key is decided by {src}={shown} here (the innovation switch wins, "
+                f"DESIGN §4), so the override would be ignored; set {src} instead"
+                + (f" (e.g. innovation/{src.split('.')[1]}=off)" if key == "enabled" and wanted is False else "")
+            )
+
+
+def _innovation_overrides(innovation: Mapping[str, Any],
+                          sources: dict[tuple[str, str], str] | None = None) -> dict[str, dict[str, Any]]:
     """Runtime keys found in the `innovation.<name>` nodes, sorted into RuntimeConfig sections.
 
     spline_speedup -> spline (+ replan.execute_in_n_steps, gate.* as gate_enabled / gate_threshold);
@@ -214,9 +254,11 @@ def _innovation_overrides(innovation: Mapping[str, Any]) -> dict[str, dict[str, 
     corrections; system2 -> voting (system2 off = no stage head, so voting off).
     """
     out: dict[str, dict[str, Any]] = {}
+    sources = {} if sources is None else sources
 
-    def put(section: str, key: str, value: Any) -> None:
+    def put(section: str, key: str, value: Any, source: str) -> None:
         out.setdefault(section, {})[key] = value
+        sources[(section, key)] = f"innovation.{source}"
 
     def fields(section: str) -> set[str]:
         return {f.name for f in dataclasses.fields(_SECTION_TYPES[section])}
@@ -227,18 +269,18 @@ def _innovation_overrides(innovation: Mapping[str, Any]) -> dict[str, dict[str, 
             continue
         for key, value in node.items():
             if key in fields(section):
-                put(section, key, value)
+                put(section, key, value, f"{name}.{key}")
             elif name == "spline_speedup" and key == "execute_in_n_steps":
-                put("replan", key, value)
+                put("replan", key, value, f"{name}.{key}")
             elif name == "spline_speedup" and key in ("gate_enabled", "gate_threshold"):
-                put("gate", key.removeprefix("gate_"), value)
+                put("gate", key.removeprefix("gate_"), value, f"{name}.{key}")
     s2 = innovation.get("system2")
     if isinstance(s2, Mapping):
         for key, value in s2.items():
             if key in fields("voting") and key != "enabled":
-                put("voting", key, value)
+                put("voting", key, value, f"system2.{key}")
         if "enabled" in s2 and not s2["enabled"]:
-            put("voting", "enabled", False)
+            put("voting", "enabled", False, "system2.enabled")
     return out
 
 

@@ -262,3 +262,21 @@ def test_runtime_config_from_cfg_and_innovation_switches():
         RuntimeConfig.from_cfg({"policy": {"spline": {"actions_to_execute": 28}}})
     with pytest.raises(ValueError, match="valid modes"):
         VotingConfig(mode="majority")
+
+
+def test_explicit_policy_override_shadowed_by_an_innovation_key_is_an_error():
+    """`policy.spline.enabled=false` next to innovation.spline_speedup.enabled=true would be silently
+    ignored (the innovation switch wins): an error names the key to set instead."""
+    composed = {"policy": {"spline": {"enabled": False}, "replan": {"execute_in_n_steps": 10},
+                           "voting": {"mode": "argmax"}},
+                "innovation": {"spline_speedup": {"enabled": True, "execute_in_n_steps": 20}}}
+    with pytest.raises(ValueError, match=r"policy.spline.enabled=false: .*innovation.spline_speedup.enabled=true"
+                                         r".*innovation/spline_speedup=off"):
+        RuntimeConfig.from_cfg(composed, explicit=["policy.spline.enabled=false"])
+    with pytest.raises(ValueError, match=r"set innovation.spline_speedup.execute_in_n_steps instead"):
+        RuntimeConfig.from_cfg(composed, explicit=["+policy.replan.execute_in_n_steps=10"])
+    # keys no innovation node decides, and overrides that agree with it, are fine
+    cfg = RuntimeConfig.from_cfg(composed, explicit=["policy.voting.mode=argmax", "innovation/spline_speedup=on"])
+    assert cfg.voting.mode == "argmax" and cfg.spline.enabled and cfg.replan.execute_in_n_steps == 20
+    agree = {"policy": {"spline": {"enabled": True}}, "innovation": {"spline_speedup": {"enabled": True}}}
+    assert RuntimeConfig.from_cfg(agree, explicit=["policy.spline.enabled=true"]).spline.enabled
