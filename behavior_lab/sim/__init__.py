@@ -17,6 +17,10 @@ __all__ = ["TASKS", "make_env"]
 # so that a sweep (whose dataset unit id includes it) records new demonstrations instead of reusing
 # stale ones. 2: observation.task_info column, 10 cm radio button.
 SUITE_VERSION = 2
+# The MuJoCo release the suite was validated with (expert success, the measured figures; pinned in
+# constraints.txt). Contact results differ between releases, so another version is warned about and
+# keys the sweep's generated datasets apart.
+MUJOCO_VERSION = "4.0.0"
 
 
 def __getattr__(name):

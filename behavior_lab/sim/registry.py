@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import warnings
 
 from behavior_lab.sim.tasks.base import TaskDef
 
@@ -35,4 +37,21 @@ def make_env(task: str, **cfg):
     """Build the environment for ``task``; ``cfg`` goes to ``MiniBehaviorEnv`` (image_size, max_steps)."""
     from behavior_lab.sim.env import MiniBehaviorEnv
 
+    check_mujoco_version()
     return MiniBehaviorEnv(get_task(task), **cfg)
+
+
+@functools.cache
+def check_mujoco_version() -> str | None:
+    """Warn once when MuJoCo is not the release the suite was validated with; returns the warning."""
+    import mujoco
+
+    from behavior_lab.sim import MUJOCO_VERSION
+
+    if mujoco.__version__ == MUJOCO_VERSION:
+        return None
+    msg = (f"MuJoCo {mujoco.__version__} is installed; the embedded suite was validated with {MUJOCO_VERSION} "
+           "(constraints.txt). Contact results differ between releases: expert success, demonstrations and "
+           "scores may not match the documented figures (./scripts/setup.sh installs the pinned version).")
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    return msg

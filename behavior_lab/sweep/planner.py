@@ -91,10 +91,13 @@ class Plan:
 def data_unit(s: PlanSettings) -> Unit | None:
     if s.data_root is not None:
         return None
+    from importlib.metadata import version
+
     from behavior_lab.sim import SUITE_VERSION
 
     desc = {
         "suite": SUITE_VERSION,  # new demonstrations when the embedded suite changes
+        "mujoco": version("mujoco"),  # ... or the physics engine does
         "tasks": sorted(s.tasks),
         "episodes_per_task": s.data_episodes_per_task,
         "seed": s.data_seed,

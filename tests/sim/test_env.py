@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -172,3 +174,24 @@ def test_every_task_names_resolvable_info_points():
         info = env.reset(0, render=False)[schema.TASK_INFO_KEY].reshape(-1, 3)
         assert np.all(np.linalg.norm(info[: len(env.task.info_points), :2], axis=1) < 4.0)  # in the room
         env.close()
+
+
+def test_another_mujoco_release_is_warned_about_once(monkeypatch):
+    """The suite is validated with one MuJoCo release (constraints.txt); contact results differ
+    between releases, so make_env warns (once) when another one is installed."""
+    import mujoco
+
+    from behavior_lab.sim import MUJOCO_VERSION
+    from behavior_lab.sim.registry import check_mujoco_version
+
+    check_mujoco_version.cache_clear()
+    monkeypatch.setattr(mujoco, "__version__", MUJOCO_VERSION)
+    assert check_mujoco_version() is None
+    check_mujoco_version.cache_clear()
+    monkeypatch.setattr(mujoco, "__version__", "0.0.1")
+    with pytest.warns(RuntimeWarning, match=f"MuJoCo 0.0.1 is installed; .*validated with {MUJOCO_VERSION}"):
+        make_env("turning_on_radio").close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_env("turning_on_radio").close()  # once per process
+    check_mujoco_version.cache_clear()

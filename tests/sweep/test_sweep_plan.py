@@ -181,4 +181,10 @@ def test_privileged_obs_toggle_is_a_training_part_and_the_suite_version_keys_the
 
     before = build_plan(base_cfg)[0].data.id
     monkeypatch.setattr(behavior_lab.sim, "SUITE_VERSION", behavior_lab.sim.SUITE_VERSION + 1)
-    assert build_plan(base_cfg)[0].data.id != before
+    bumped = build_plan(base_cfg)[0].data.id
+    assert bumped != before
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9" if name == "mujoco" else real(name))
+    assert build_plan(base_cfg)[0].data.id != bumped  # another MuJoCo release records anew
