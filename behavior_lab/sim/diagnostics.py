@@ -42,9 +42,9 @@ class ManipulationDiagnostics:
             body_owner.append(len(self._names))
             self._names.append(name)
         self._sites, self._bodies = np.array(sites, dtype=int), np.array(bodies, dtype=int)
+        # grasp targets come before buttons, so the points are already grouped per target (reduceat)
         owner = np.array(site_owner + body_owner, dtype=int)
-        self._order = np.argsort(owner, kind="stable")  # points grouped per target, for reduceat
-        self._starts = np.searchsorted(owner[self._order], np.arange(len(self._names)))
+        self._starts = np.searchsorted(owner, np.arange(len(self._names)))
         self._closest = np.full(len(self._names), np.inf)
         self.grasp_events = dict.fromkeys(task.grasps, 0)
         self._held: set[str] = set()
@@ -59,7 +59,7 @@ class ManipulationDiagnostics:
         """Call after every control step (after the assisted grasp has been updated)."""
         if self._names:
             hands = data.site_xpos[self.hand_sites]  # (2, 3)
-            points = np.concatenate([data.site_xpos[self._sites], data.xpos[self._bodies]])[self._order]
+            points = np.concatenate([data.site_xpos[self._sites], data.xpos[self._bodies]])
             d = np.sqrt(((points[:, None] - hands[None]) ** 2).sum(-1)).min(1)
             np.minimum(self._closest, np.minimum.reduceat(d, self._starts), out=self._closest)
         held = {b for b in self.grasp.held.values() if b is not None}
