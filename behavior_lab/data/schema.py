@@ -20,11 +20,14 @@ RIGHT_WRIST_RGB_KEY = "robot_r1::robot_r1:right_realsense_link:Camera:0::rgb"
 CAM_REL_POSES_KEY = "robot_r1::cam_rel_poses"
 TASK_ID_KEY = "task_id"
 # Privileged task information (facts §2.2 `observation.task_info`, privileged track only; DESIGN §8
-# lever 5). BEHAVIOR's width varies per task; the embedded suite fixes it: up to 8 task-relevant
-# points (objects, handles, buttons) as xyz in the robot base frame, zero-padded.
+# lever 5). BEHAVIOR's width varies per task; the embedded suite fixes it: 8 points as xyz in the
+# robot base frame: up to 6 task-relevant points (objects, handles, buttons; zero-padded) in slots
+# 0..5, then the left and right hands' grasp points in the last two slots (TASK_INFO_HAND_SLOTS).
 TASK_INFO_KEY = "task_info"
 TASK_INFO_POINTS = 8
 TASK_INFO_DIM = 3 * TASK_INFO_POINTS
+TASK_INFO_HAND_SLOTS = {"left": 6, "right": 7}
+TASK_INFO_TASK_POINTS = min(TASK_INFO_HAND_SLOTS.values())  # slots for the task's own points
 # Embedded suite only: the step info and the per-episode metrics JSON carry reach and grasp
 # diagnostics under this key (behavior_lab.sim.diagnostics); OmniGibson's have no such key.
 DIAGNOSTICS_KEY = "diagnostics"

@@ -143,7 +143,8 @@ def test_sim_benchmarks_are_registered():
 
 def test_task_info_is_the_task_points_in_the_robot_base_frame():
     """Privileged observation (DESIGN §8 lever 5): point i of task_info, rotated by the base yaw and
-    added to the base position, is the world position of the task's info point i; padding is zero."""
+    added to the base position, is the world position of the task's info point i; padding is zero;
+    the last two slots are the hands' grasp points."""
     env = make_env("turning_on_radio")
     obs = env.reset(3, render=False)
     info = obs[schema.TASK_INFO_KEY]
@@ -157,7 +158,9 @@ def test_task_info_is_the_task_points_in_the_robot_base_frame():
 
     np.testing.assert_allclose(world(info)[0], env.site_pos("radio_button_site"), atol=1e-5)
     np.testing.assert_allclose(world(info)[1], env.body_pos("radio"), atol=1e-5)
-    assert not info.reshape(-1, 3)[len(env.task.info_points):].any()
+    assert not info.reshape(-1, 3)[len(env.task.info_points):schema.TASK_INFO_TASK_POINTS].any()
+    for side, slot in schema.TASK_INFO_HAND_SLOTS.items():
+        np.testing.assert_allclose(world(info)[slot], env.site_pos(f"{side}_grasp_site"), atol=1e-5)
     a = env.home_action()
     a[0:3] = [0.2, 0.1, 0.3]  # drive and turn: the base-frame coordinates change, the world point not
     for _ in range(20):
@@ -165,12 +168,21 @@ def test_task_info_is_the_task_points_in_the_robot_base_frame():
     moved = env.observe(render=False)[schema.TASK_INFO_KEY]
     assert np.abs(moved - info).max() > 0.05
     np.testing.assert_allclose(world(moved)[0], env.site_pos("radio_button_site"), atol=1e-5)
+    a = env.home_action()
+    a[schema.ACTION_SLICES["right_arm"]][1] += 0.4  # move one arm: only its hand slot changes
+    for _ in range(15):
+        env.step(a, render=False)
+    arm = env.observe(render=False)[schema.TASK_INFO_KEY].reshape(-1, 3)
+    right = schema.TASK_INFO_HAND_SLOTS["right"]
+    assert np.linalg.norm(arm[right] - moved.reshape(-1, 3)[right]) > 0.02
+    np.testing.assert_allclose(world(arm.reshape(-1))[right], env.site_pos("right_grasp_site"), atol=1e-5)
+    np.testing.assert_allclose(world(arm.reshape(-1))[0], env.site_pos("radio_button_site"), atol=1e-5)
 
 
 def test_every_task_names_resolvable_info_points():
     for name in TASKS:
         env = make_env(name)
-        assert 1 <= len(env.task.info_points) <= schema.TASK_INFO_POINTS
+        assert 1 <= len(env.task.info_points) <= schema.TASK_INFO_TASK_POINTS
         info = env.reset(0, render=False)[schema.TASK_INFO_KEY].reshape(-1, 3)
         assert np.all(np.linalg.norm(info[: len(env.task.info_points), :2], axis=1) < 4.0)  # in the room
         env.close()
@@ -195,3 +207,20 @@ def test_another_mujoco_release_is_warned_about_once(monkeypatch):
         warnings.simplefilter("error")
         make_env("turning_on_radio").close()  # once per process
     check_mujoco_version.cache_clear()
+
+
+def test_trash_cans_are_named_by_rank_from_the_right():
+    """picking_up_trash: can_1 (red) is always the rightmost can and can_3 the leftmost, the order the
+    expert picks them in, so which can comes next is the same colour and task_info slot every time;
+    the cans stay >= 11 cm apart (room for the open fingers) and on the table."""
+    env = make_env("picking_up_trash")
+    for instance in (0, 1, 2, 3, 4, 1_000_000, 1_000_007, 2_000_003):
+        env.reset(instance, render=False)
+        pos = [env.body_pos(c) for c in ("can_1", "can_2", "can_3")]
+        ys = [p[1] for p in pos]
+        assert ys == sorted(ys), (instance, ys)
+        for i in range(3):
+            for j in range(i):
+                assert np.linalg.norm(pos[i][:2] - pos[j][:2]) >= 0.11 - 1e-6, (instance, i, j)
+            assert pos[i][2] > 0.72, (instance, i)  # standing on the table top
+    env.close()
