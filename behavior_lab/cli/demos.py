@@ -16,6 +16,19 @@ def _tasks(cfg: DictConfig) -> list[str]:
     return [str(t) for t in OmegaConf.to_container(tasks)]
 
 
+def _perturbation(cfg: DictConfig):
+    from behavior_lab.sim.experts import Perturbation
+
+    p = OmegaConf.select(cfg, "perturb", default=None)
+    if p is None:
+        return None
+    p = OmegaConf.to_container(p)
+    unknown = sorted(set(p) - {"arm", "base", "tau"})
+    if unknown:
+        raise SystemExit(f"error: perturb.{unknown[0]}: unknown key; expected perturb.arm, perturb.base, perturb.tau")
+    return Perturbation(**{k: float(v) for k, v in p.items()})
+
+
 def run(cfg: DictConfig) -> None:
     from behavior_lab.sim.recorder import record_demos
 
@@ -31,6 +44,7 @@ def run(cfg: DictConfig) -> None:
         codec=str(cfg.codec),
         progress=bool(cfg.progress),
         append=bool(cfg.append),
+        perturb=_perturbation(cfg),
     )
     for name, s in summary["tasks"].items():
         print(f"{name}: {s['episodes']} demos from {s['attempts']} expert rollouts "

@@ -7,7 +7,14 @@ a per-episode speed scale, small approach offsets chosen by the plans, and a lit
 arm joint targets. Every skill is annotated in BEHAVIOR's schema (facts §2.6): ``{skill_idx,
 skill_description, object_id, frame_duration [start, end], skill_type}``.
 
-The actions the expert returns are exactly those sent to ``env.step`` (and recorded).
+The actions the expert returns are exactly those sent to ``env.step`` (and recorded), except with a
+``Perturbation`` (DART, Laskey et al. 2017): then ``run`` sends the expert's action plus a slowly
+varying offset on the arm joint targets and base velocities, and records the expert's own action as
+the label. The demonstrations then show states off the expert's path, each labelled with the
+expert's correction; a policy trained on them cannot just continue from where its arm happens to be.
+The offset fades out on final approaches to a contact (``precise`` moves), while the expert waits for
+a hand to settle and while a gripper opens or closes, so grasps, presses and releases still happen
+where the expert meant them.
 """
 
 from __future__ import annotations
@@ -64,6 +71,52 @@ class ExpertStyle:
     joint_noise: float = 0.002  # rad, Gaussian on arm joint targets
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """DART-style noise on the executed action (labels stay the expert's). Off when both stds are 0."""
+
+    arm: float = 0.0  # rad, stationary std of the offset on each arm joint target
+    base: float = 0.0  # m/s (x, y) and rad/s (yaw), stationary std of the offset on base velocity
+    tau: float = 10.0  # control steps, correlation time of the offset (Ornstein-Uhlenbeck process)
+
+    def __post_init__(self):
+        for name in ("arm", "base"):
+            if not (getattr(self, name) >= 0.0 and np.isfinite(getattr(self, name))):
+                raise ValueError(f"perturb.{name}={getattr(self, name)!r}: expected a finite std >= 0")
+        if not (self.tau >= 1.0 and np.isfinite(self.tau)):
+            raise ValueError(f"perturb.tau={self.tau!r}: expected a correlation time >= 1 control step")
+
+    @property
+    def active(self) -> bool:
+        return self.arm > 0.0 or self.base > 0.0
+
+
+class _OffsetProcess:
+    """Ornstein-Uhlenbeck offsets for the arm joints and base velocity; fades while ``steady``."""
+
+    FADE = 0.5  # per steady step: a 3 cm hand offset is under 4 mm after 3 steps
+
+    def __init__(self, p: Perturbation, rng: np.random.Generator):
+        self.p, self.rng = p, rng
+        self.decay = float(np.exp(-1.0 / p.tau))
+        self.arm = np.zeros(14)
+        self.base = np.zeros(3)
+
+    def apply(self, action: np.ndarray, steady: bool) -> np.ndarray:
+        if steady:
+            self.arm *= self.FADE
+            self.base *= self.FADE
+        else:
+            k = np.sqrt(1.0 - self.decay ** 2)
+            self.arm = self.decay * self.arm + k * self.rng.normal(0.0, self.p.arm, 14)
+            self.base = self.decay * self.base + k * self.rng.normal(0.0, self.p.base, 3)
+        out = action.copy()
+        out[schema.ACTION_SLICES["left_arm"]] += self.arm[:7]
+        out[schema.ACTION_SLICES["right_arm"]] += self.arm[7:]
+        out[schema.ACTION_SLICES["base"]] += self.base
+        return out.astype(np.float32)
+
+
 @dataclass
 class DemoResult:
     success: bool
@@ -98,6 +151,7 @@ class Expert:
         self.skills: list[dict] = []
         self.plan = self.env.task.expert_plan(self)
         self.finished = False
+        self.steady = False  # set by skills that need the hands where the plan put them
 
     def act(self, obs: dict | None = None) -> np.ndarray:
         if self.plan is None:
@@ -119,11 +173,14 @@ class Expert:
                                                           "instance": self.env.instance}}
 
     def run(self, instance: int, seed: int | None = None, render: bool = True,
-            max_steps: int | None = None) -> DemoResult:
+            max_steps: int | None = None, perturb: Perturbation | None = None) -> DemoResult:
         """Reset the env on ``instance`` and roll the expert until success or timeout.
 
-        With ``render`` the per-step observations are returned in ``frames`` (dataset keys)."""
+        With ``render`` the per-step observations are returned in ``frames`` (dataset keys). With an
+        active ``perturb`` the env executes the expert's action plus an offset (see the module doc);
+        ``actions`` and the recorded labels are the expert's own actions."""
         env = self.env
+        noise = _OffsetProcess(perturb, self.rng) if perturb is not None and perturb.active else None
         obs = env.reset(instance, seed=seed, render=render)
         self.reset()
         limit = max_steps or env.max_steps
@@ -142,7 +199,8 @@ class Expert:
                 for name, key in zip(schema.CAMERA_NAMES, schema.OBS_RGB_KEYS):
                     frames[name].append(obs[key])
             actions.append(a)
-            obs, done, info = env.step(a, render=render)
+            executed = a if noise is None or self.finished else noise.apply(a, self.steady)
+            obs, done, info = env.step(executed, render=render)
         self.close_open_skill(env.steps)
         acts = np.asarray(actions, dtype=np.float32).reshape(-1, schema.ACTION_DIM)
         out = {}
@@ -193,9 +251,18 @@ class Expert:
         for _ in range(int(n)):
             yield
 
+    @contextlib.contextmanager
+    def _steady(self):
+        prev, self.steady = self.steady, True
+        try:
+            yield
+        finally:
+            self.steady = prev
+
     def gripper(self, side: str, value: float, steps: int = 8) -> Iterator[None]:
         self.cmd[schema.LEFT_GRIPPER_DIM if side == "left" else schema.RIGHT_GRIPPER_DIM] = value
-        yield from self.wait(steps)
+        with self._steady():
+            yield from self.wait(steps)
 
     def drive_to(self, x: float, y: float, yaw: float, tol: float = 0.01, max_steps: int = 300) -> Iterator[None]:
         """Holonomic P-controller on the base pose (world frame target)."""
@@ -231,28 +298,34 @@ class Expert:
         return schema.ACTION_SLICES["left_arm" if side == "left" else "right_arm"]
 
     def move_hands(self, targets: dict[str, tuple[np.ndarray, np.ndarray | None]], speed: float | None = None,
-                   tol: float = 0.012, settle_max: int = 25) -> Iterator[None]:
-        """Move one or both grasp sites along straight lines to world poses, IK every step."""
+                   tol: float = 0.012, settle_max: int = 25, precise: bool = False) -> Iterator[None]:
+        """Move one or both grasp sites along straight lines to world poses, IK every step.
+
+        ``precise``: the final approach to a contact (grasp, handle, button). The plans aim these at
+        object poses read when the skill starts, so a perturbation (``Perturbation``) fades during
+        them: a hand pushed into the object would move it away from where the plan aims."""
         v = (speed or self.hand_speed) * self.style.speed
         starts = {s: self._commanded_hand(s) for s in targets}
         dist = max(np.linalg.norm(targets[s][0] - starts[s]) for s in targets)
         n = max(1, int(np.ceil(dist / (v * CONTROL_DT))))
-        for i in range(1, n + 1):
-            t = i / n
-            t = t * t * (3 - 2 * t)  # smoothstep: accelerate and decelerate like a person
-            for s, (p, R) in targets.items():
-                self._ik_to(s, starts[s] + t * (p - starts[s]), R)
-            yield
-        for _ in range(settle_max):
-            if all(np.linalg.norm(self.hand_pos(s) - targets[s][0]) < tol for s in targets):
-                break
-            for s, (p, R) in targets.items():
-                self._ik_to(s, p, R)
-            yield
+        with self._steady() if precise else contextlib.nullcontext():
+            for i in range(1, n + 1):
+                t = i / n
+                t = t * t * (3 - 2 * t)  # smoothstep: accelerate and decelerate like a person
+                for s, (p, R) in targets.items():
+                    self._ik_to(s, starts[s] + t * (p - starts[s]), R)
+                yield
+        with self._steady():
+            for _ in range(settle_max):
+                if all(np.linalg.norm(self.hand_pos(s) - targets[s][0]) < tol for s in targets):
+                    break
+                for s, (p, R) in targets.items():
+                    self._ik_to(s, p, R)
+                yield
 
     def move_hand(self, side: str, pos: np.ndarray, rot: np.ndarray | None, speed: float | None = None,
-                  tol: float = 0.012, settle_max: int = 25) -> Iterator[None]:
-        yield from self.move_hands({side: (np.asarray(pos, dtype=float), rot)}, speed, tol, settle_max)
+                  tol: float = 0.012, settle_max: int = 25, precise: bool = False) -> Iterator[None]:
+        yield from self.move_hands({side: (np.asarray(pos, dtype=float), rot)}, speed, tol, settle_max, precise)
 
     def _commanded_hand(self, side: str) -> np.ndarray:
         """Grasp-site position the current arm command would reach (forward kinematics)."""

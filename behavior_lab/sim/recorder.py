@@ -49,30 +49,34 @@ def expert_rng(seed: int, task: str, instance: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), schema.task_id(task), int(instance)])
 
 
-def run_rollout(task: str, instance: int, seed: int, image_size: int) -> Rollout:
-    """One expert demo with images (runs in the parent or in a worker process)."""
+def run_rollout(task: str, instance: int, seed: int, image_size: int, perturb=None) -> Rollout:
+    """One expert demo with images (runs in the parent or in a worker process).
+
+    ``perturb``: an ``experts.Perturbation`` (DART noise on the executed actions) or None."""
     from behavior_lab.sim.experts import make_expert
 
     t0 = time.perf_counter()
     env = _env(task, image_size)
-    result = make_expert(env, expert_rng(seed, task, instance)).run(instance, render=True)
+    result = make_expert(env, expert_rng(seed, task, instance)).run(instance, render=True, perturb=perturb)
     ann = result.annotations
     ann["meta_data"].update({"seed": int(seed), "success": bool(result.success), "q_score": result.info["q_score"]})
+    if perturb is not None and perturb.active:
+        ann["meta_data"]["perturbation"] = {"arm": perturb.arm, "base": perturb.base, "tau": perturb.tau}
     return Rollout(task, instance, result.success, result.steps, result.frames if result.success else {},
                    ann, time.perf_counter() - t0)
 
 
 def _rollouts(task: str, instances: Sequence[int], seed: int, image_size: int,
-              pool: ProcessPoolExecutor | None) -> Iterator[Rollout]:
+              pool: ProcessPoolExecutor | None, perturb=None) -> Iterator[Rollout]:
     if pool is None:
         for inst in instances:
-            yield run_rollout(task, inst, seed, image_size)
+            yield run_rollout(task, inst, seed, image_size, perturb)
         return
     window = 2 * pool._max_workers  # noqa: SLF001 - bounded look-ahead keeps memory flat
     pending = []
     it = iter(instances)
     for inst in it:
-        pending.append(pool.submit(run_rollout, task, inst, seed, image_size))
+        pending.append(pool.submit(run_rollout, task, inst, seed, image_size, perturb))
         if len(pending) >= window:
             break
     while pending:
@@ -80,13 +84,16 @@ def _rollouts(task: str, instances: Sequence[int], seed: int, image_size: int,
         yield fut.result()
         nxt = next(it, None)
         if nxt is not None:
-            pending.append(pool.submit(run_rollout, task, nxt, seed, image_size))
+            pending.append(pool.submit(run_rollout, task, nxt, seed, image_size, perturb))
 
 
 def record_demos(tasks: Sequence[str], episodes_per_task: int, out: str | Path, seed: int = 0, workers: int = 1,
                  image_size: int = 64, codec: str = "libx264", progress: bool = True,
-                 append: bool = False) -> dict:
-    """Write ``episodes_per_task`` successful demos per task to ``out``; returns a summary dict."""
+                 append: bool = False, perturb=None) -> dict:
+    """Write ``episodes_per_task`` successful demos per task to ``out``; returns a summary dict.
+
+    ``perturb`` (``experts.Perturbation``): DART-style noise on the executed actions, the labels
+    staying the expert's; rollouts the noise makes fail are dropped like any failed rollout."""
     from behavior_lab.data.writer import DatasetWriter
     from behavior_lab.sim.env import MiniBehaviorEnv
     from behavior_lab.sim.registry import get_task
@@ -109,7 +116,7 @@ def record_demos(tasks: Sequence[str], episodes_per_task: int, out: str | Path, 
                 instances = MiniBehaviorEnv.instances("train", max_attempts)
                 bar_task = bar.add_task(tdef.name, total=episodes_per_task)
                 ok, tried, lengths, seconds = 0, 0, [], []
-                for r in _rollouts(tdef.name, instances, seed, image_size, pool):
+                for r in _rollouts(tdef.name, instances, seed, image_size, pool, perturb):
                     tried += 1
                     seconds.append(r.seconds)
                     if r.success:

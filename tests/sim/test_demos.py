@@ -20,6 +20,7 @@ def test_demos_cli_writes_a_readable_dataset(tmp_path, capsys):
     cfg = OmegaConf.create({
         "tasks": ["turning_on_radio"], "episodes_per_task": 2, "out": str(out), "seed": 0, "workers": 1,
         "codec": "libx264", "append": False, "progress": False, "sim": {"image_size": 32, "max_steps": None},
+        "perturb": {"arm": 0.03, "base": 0.02, "tau": 10.0},
     })
     demos.run(cfg)
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
@@ -36,6 +37,18 @@ def test_demos_cli_writes_a_readable_dataset(tmp_path, capsys):
     assert video.shape == (len(actions), 32, 32, 3)
     ann = json.loads((out / "annotations" / "task-0000" / "episode_00000000.json").read_text())
     assert ann["task_name"] == "turning_on_radio" and ann["skill_annotation"][1]["skill_description"] == "press"
+    assert ann["meta_data"]["perturbation"] == {"arm": 0.03, "base": 0.02, "tau": 10.0}
+
+
+def test_demos_cli_rejects_an_unknown_perturbation_key(tmp_path):
+    from behavior_lab.cli import demos
+
+    cfg = OmegaConf.create({"tasks": ["turning_on_radio"], "episodes_per_task": 1, "out": str(tmp_path / "ds"),
+                            "seed": 0, "workers": 1, "codec": "libx264", "append": False, "progress": False,
+                            "sim": {"image_size": 32, "max_steps": None}, "perturb": {"amr": 0.03}})
+    with pytest.raises(SystemExit, match="perturb.amr"):
+        demos.run(cfg)
+    assert not (tmp_path / "ds").exists()
 
 
 def test_unknown_task_fails_before_any_rollout(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from behavior_lab.data import schema
 from behavior_lab.sim import TASKS, make_env
-from behavior_lab.sim.experts import make_expert
+from behavior_lab.sim.experts import Perturbation, make_expert
 from behavior_lab.sim.recorder import expert_rng
 
 SKILL_KEYS = {"skill_idx", "skill_description", "object_id", "frame_duration", "skill_type"}
@@ -97,3 +97,66 @@ def test_button_press_is_not_read_as_a_failed_grasp_by_the_gripper_corrections(t
                 chunk = np.tile(st.astype(np.float64), (30, 1))
                 fixed = corrector.apply(tid, stage, st, chunk)
                 assert fixed.rule is None or fixed.actions[0, schema.RIGHT_GRIPPER_DIM] == st[schema.RIGHT_GRIPPER_DIM]
+
+
+def _spy_on_steps(env) -> list:
+    sent, step = [], env.step
+
+    def spy(action, render=True):
+        sent.append(np.array(action, copy=True))
+        return step(action, render=render)
+
+    env.step = spy
+    return sent
+
+
+def test_perturbed_rollout_executes_offsets_but_records_the_experts_actions():
+    """DART: the env gets the expert's action plus an arm/base offset; the label is the expert's own
+    action. Grippers and torso are never perturbed, and the arm offset has faded a few steps after a
+    gripper command changes (grasps happen where the expert meant them)."""
+    task = "picking_up_trash"
+    env = make_env(task)
+    sent = _spy_on_steps(env)
+    r = make_expert(env, expert_rng(0, task, 0)).run(0, render=False, perturb=Perturbation(arm=0.04, base=0.03))
+    assert r.success
+    sent = np.stack(sent)
+    assert sent.shape == r.actions.shape
+    offset = sent - r.actions
+    arms = np.r_[np.arange(23)[schema.ACTION_SLICES["left_arm"]], np.arange(23)[schema.ACTION_SLICES["right_arm"]]]
+    base = np.arange(23)[schema.ACTION_SLICES["base"]]
+    rest = np.setdiff1d(np.arange(23), np.r_[arms, base])
+    assert 0.015 < offset[:, arms].std() < 0.06  # about the configured 0.04 rad
+    assert 0.01 < offset[:, base].std() < 0.05
+    np.testing.assert_array_equal(offset[:, rest], 0.0)
+    g = r.actions[:, schema.RIGHT_GRIPPER_DIM]
+    switches = np.flatnonzero(np.diff(g) != 0) + 1
+    assert len(switches) == 6  # three grasps, three releases
+    inside = switches[switches + 6 <= len(offset)]  # the last release may end the episode
+    assert len(inside) >= 5
+    for t in inside:
+        assert np.abs(offset[t + 3:t + 6][:, arms]).max() < 0.01, t
+
+
+def test_perturbation_is_deterministic_and_off_by_default():
+    task = "turning_on_radio"
+    env = make_env(task)
+    plain = make_expert(env, expert_rng(0, task, 1)).run(1, render=False)
+    off = make_expert(env, expert_rng(0, task, 1)).run(1, render=False, perturb=Perturbation())
+    np.testing.assert_array_equal(plain.actions, off.actions)
+    runs = []
+    for _ in range(2):
+        env = make_env(task)
+        log = _spy_on_steps(env)
+        res = make_expert(env, expert_rng(0, task, 1)).run(1, render=False, perturb=Perturbation(arm=0.03, base=0.02))
+        assert res.success
+        runs.append(np.stack(log))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    n = min(len(runs[0]), len(plain.actions))
+    assert not np.array_equal(runs[0][:n], plain.actions[:n])
+
+
+@pytest.mark.parametrize("kwargs, key", [({"arm": -0.1}, "perturb.arm"), ({"base": float("nan")}, "perturb.base"),
+                                         ({"tau": 0.5}, "perturb.tau")])
+def test_bad_perturbation_names_the_key(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        Perturbation(**kwargs)

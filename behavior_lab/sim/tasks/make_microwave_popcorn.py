@@ -59,7 +59,8 @@ def _work_door(ex: Expert, q_target: float):
         R = down_grasp(yaw + q0)  # palm square to the door face, whatever the door's angle
         handle = ex.site("microwave_handle")
         yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.1]), R, speed=0.45, settle_max=5)
-        yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.012]), R, speed=0.25, tol=0.01, settle_max=12)
+        yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.012]), R, speed=0.25, tol=0.01, settle_max=12,
+                                precise=True)
         yield from ex.gripper("right", -1.0, steps=5)
         # turn the hand with the door so its palm stays clear of the door face
         yield from ex.move_door("right", "microwave", q_target, lambda q: down_grasp(yaw + q), speed=0.3,
@@ -91,7 +92,7 @@ def _bag_in(ex: Expert):
         Rg = down_grasp(bag_yaw)
         grasp = bag + np.array([0.0, 0.0, 0.02])
         yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.12]), Rg, speed=0.45, settle_max=5)
-        yield from ex.move_hand("right", grasp, Rg, speed=0.25, tol=0.01, settle_max=12)
+        yield from ex.move_hand("right", grasp, Rg, speed=0.25, tol=0.01, settle_max=12, precise=True)
         yield from ex.gripper("right", -1.0, steps=5)
         yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.14]), Rg, speed=0.35, settle_max=0)
         z = COUNTER_H + MW_FEET + 0.12
@@ -121,7 +122,8 @@ def _press_start(ex: Expert):
         ex.cmd[schema.RIGHT_GRIPPER_DIM] = PRESS_GRIPPER  # not "closed" for spec §11
         button = ex.site("microwave_button_site")
         yield from ex.move_hand("right", button + np.array([-0.08, 0.0, 0.0]), R, speed=0.4, settle_max=6)
-        yield from ex.move_hand("right", button + np.array([0.002, 0.0, 0.0]), R, speed=0.2, settle_max=12)
+        yield from ex.move_hand("right", button + np.array([0.002, 0.0, 0.0]), R, speed=0.2, settle_max=12,
+                                precise=True)
         yield from ex.wait(3)
         yield from ex.move_hand("right", button + np.array([-0.08, 0.0, 0.0]), R, speed=0.3, settle_max=0)
 

@@ -61,7 +61,7 @@ def expert_plan(ex: Expert):
                                box[1] + ex.rng.uniform(-0.02, 0.02), ex.rng.uniform(-0.04, 0.04))
     with ex.skill("pick up from", "box"):
         yield from ex.move_hands(_hand_targets(ex, 0.14), speed=0.45, settle_max=6)
-        yield from ex.move_hands(_hand_targets(ex, 0.0), speed=0.25, tol=0.01, settle_max=15)
+        yield from ex.move_hands(_hand_targets(ex, 0.0), speed=0.25, tol=0.01, settle_max=15, precise=True)
         ex.cmd[schema.LEFT_GRIPPER_DIM] = -1.0
         yield from ex.gripper("right", -1.0, steps=6)
         up = {s: (p + np.array([0.0, 0.0, 0.16]), R) for s, (p, R) in _hand_targets(ex, 0.0).items()}
@@ -74,7 +74,7 @@ def expert_plan(ex: Expert):
         drop_z = SHELF_H + BOX_HALF[2] + 0.015
         dz = drop_z - ex.body("box")[2]
         down = {s: (ex.hand_pos(s) + np.array([0.0, 0.0, dz]), R) for s, (_, R) in _hand_targets(ex, 0.0).items()}
-        yield from ex.move_hands(down, speed=0.2, settle_max=10)
+        yield from ex.move_hands(down, speed=0.2, settle_max=10, precise=True)
         ex.cmd[schema.LEFT_GRIPPER_DIM] = 1.0
         yield from ex.gripper("right", 1.0, steps=8)
         away = {s: (ex.hand_pos(s) + np.array([0.0, 0.0, 0.1]), R) for s, (_, R) in _hand_targets(ex, 0.0).items()}

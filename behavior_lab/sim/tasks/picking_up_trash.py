@@ -71,7 +71,7 @@ def expert_plan(ex: Expert):
             can = ex.body(name)
             grasp = can + np.array([0.0, 0.0, 0.028 + ex.rng.uniform(-0.005, 0.005)])
             yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.12]), R, speed=0.5, settle_max=6)
-            yield from ex.move_hand("right", grasp, R, speed=0.3, tol=0.01, settle_max=10)
+            yield from ex.move_hand("right", grasp, R, speed=0.3, tol=0.01, settle_max=10, precise=True)
             yield from ex.gripper("right", -1.0, steps=6)
             yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.2]), R, speed=0.45, settle_max=0)
         with ex.skill("place in", "trash_can"):

@@ -58,7 +58,8 @@ def _slide_door(ex: Expert, q_target: float):
     with ex.skill("open door" if q_target > 0 else "close door", "cabinet"):
         handle = ex.site("cabinet_handle")
         yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.1]), R, speed=0.45, settle_max=5)
-        yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.012]), R, speed=0.25, tol=0.01, settle_max=12)
+        yield from ex.move_hand("right", handle + np.array([0.0, 0.0, 0.012]), R, speed=0.25, tol=0.01, settle_max=12,
+                                precise=True)
         yield from ex.gripper("right", -1.0, steps=5)
         yield from ex.move_door("right", "cabinet", q_target, R, speed=0.3, follow_base=True, tol=0.015)
         yield from ex.gripper("right", 1.0, steps=5)
@@ -75,7 +76,7 @@ def _put_plate(ex: Expert, name: str, level: int):
         plate = ex.body(name)
         grasp = plate + np.array([0.0, 0.0, 0.022])
         yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.12]), R, speed=0.45, settle_max=5)
-        yield from ex.move_hand("right", grasp, R, speed=0.25, tol=0.01, settle_max=12)
+        yield from ex.move_hand("right", grasp, R, speed=0.25, tol=0.01, settle_max=12, precise=True)
         yield from ex.gripper("right", -1.0, steps=5)
         yield from ex.move_hand("right", grasp + np.array([0.0, 0.0, 0.06]), R, speed=0.35, settle_max=0)
         # pull the plate out in front of the furniture before walking along it

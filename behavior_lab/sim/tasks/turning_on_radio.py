@@ -48,7 +48,7 @@ def expert_plan(ex: Expert):
         above = button + np.array([ex.rng.uniform(-0.01, 0.01), ex.rng.uniform(-0.01, 0.01), 0.09])
         yield from ex.move_hand("right", above, R)
         press = button + np.array([0.0, 0.0, -0.004])
-        yield from ex.move_hand("right", press, R, speed=0.2, settle_max=12)
+        yield from ex.move_hand("right", press, R, speed=0.2, settle_max=12, precise=True)
         yield from ex.wait(3)
         yield from ex.move_hand("right", above, R, speed=0.3, settle_max=0)
 
