@@ -29,7 +29,7 @@ class Env(Protocol):
 class BatchPolicy(Protocol):
     """What the runner needs of the policy runtime (docs/interfaces.md, addendum)."""
 
-    def reset(self, env_index: int | None = None) -> None: ...
+    def reset(self, env_index: int | None = None, seed: int | None = None) -> None: ...
 
     def needs_observation(self, env_index: int) -> bool: ...
 
@@ -98,7 +98,7 @@ class LockstepRunner:
                     spec = pending.popleft()
                     env = self._env(i, spec.task)
                     obs = env.reset(spec.instance, seed=spec.seed)
-                    self.policy.reset(i)
+                    self.policy.reset(i, seed=spec.seed)  # the episode plays the same in any batch
                     slots[i] = _Slot(spec, env, obs)
                     if self.record_video:
                         slots[i].frames.append(_mosaic(obs))

@@ -156,6 +156,10 @@ class RuntimeConfig:
     num_steps: int = 20  # spec §13.5: flow-matching Euler steps
     # Task used when an observation carries no `task_id` (None: such an observation is an error).
     default_task_id: int | None = None
+    # One model call per replanning env instead of one batched call: batched matrix products round
+    # differently with the batch size (~1e-7), which closed-loop contact dynamics amplify, so with
+    # this on an episode plays bit-identically whatever envs share its steps (num_envs, resume).
+    batch_invariant: bool = False
 
     def __post_init__(self) -> None:
         H = self.replan.horizon

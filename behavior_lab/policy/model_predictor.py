@@ -68,10 +68,12 @@ class PredictorConfig:
 
 
 class ModelChunkPredictor:
-    def __init__(self, model: Any, norm_stats: Any, cfg: Any = None, *, num_steps: int | None = None) -> None:
+    def __init__(self, model: Any, norm_stats: Any, cfg: Any = None, *, num_steps: int | None = None,
+                 batch_invariant: bool = False) -> None:
         if norm_stats is None:
             raise ValueError("ModelChunkPredictor needs the checkpoint's NormStats (norm_stats.json)")
         self.model = model
+        self.batch_invariant = bool(batch_invariant)  # one model call per request (RuntimeConfig)
         self.stats = norm_stats
         self.cfg = cfg if isinstance(cfg, PredictorConfig) else PredictorConfig.from_cfg(cfg, num_steps, model)
         mask = np.asarray(getattr(norm_stats, "delta_mask", schema.DELTA_ACTION_MASK), dtype=bool)
@@ -139,9 +141,10 @@ class ModelChunkPredictor:
 
     # --- the call ---------------------------------------------------------------------------------
     def predict(self, requests: Sequence[ChunkRequest]) -> ChunkPrediction:
-        groups: dict[int, list[int]] = {}
+        groups: dict[object, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(0 if r.initial_actions is None else len(r.initial_actions), []).append(i)
+            key = ("alone", i) if self.batch_invariant else 0 if r.initial_actions is None else len(r.initial_actions)
+            groups.setdefault(key, []).append(i)
         actions: list[np.ndarray | None] = [None] * len(requests)
         logits: list[np.ndarray | None] = [None] * len(requests)
         for idx in groups.values():
@@ -162,11 +165,33 @@ class ModelChunkPredictor:
         tb = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
         ti = None if init is None else torch.from_numpy(init).to(device)
         with torch.inference_mode():
-            out = self.model.sample_actions(tb, num_steps=self.cfg.num_steps, noise=None, initial_actions=ti)
+            noise = self.initial_noise(requests, device)
+            out = self.model.sample_actions(tb, num_steps=self.cfg.num_steps, noise=noise, initial_actions=ti)
         norm = out["actions"].float().cpu().numpy()  # (B, H, 32)
         lg = out.get("stage_logits") if isinstance(out, Mapping) else None
         lg = None if lg is None else lg.float().cpu().numpy()
         return self.to_absolute(norm, requests), lg
+
+    def initial_noise(self, requests: Sequence[ChunkRequest], device):
+        """(B, H, D) flow noise x_1, one row per request from its own ``noise_seed`` (the global RNG
+        for rows without one), drawn through the model's noise sampler (correlated noise included);
+        None when no request has a seed (the model then draws the whole batch itself)."""
+        import torch
+
+        seeds = [r.noise_seed for r in requests]
+        if all(s is None for s in seeds):
+            return None
+        model_cfg = self.model.cfg
+        shape = (1, int(model_cfg.action_horizon), int(model_cfg.action_dim))
+        sampler = getattr(self.model, "noise", None)
+        rows = []
+        for s in seeds:
+            g = None if s is None else torch.Generator(device=device).manual_seed(int(s))
+            if sampler is None:
+                rows.append(torch.randn(shape, generator=g, device=device))
+            else:
+                rows.append(sampler.sample(shape, generator=g, device=device))
+        return torch.cat(rows).float()
 
     def _prompt(self, requests: Sequence[ChunkRequest]) -> dict[str, np.ndarray]:
         """Text prompt tokens for models conditioned on text (innovation task_embeddings=off)."""

@@ -27,6 +27,9 @@ class ChunkRequest:
     # (k, 23) absolute kept actions from the previous chunk (spec §9.1), or None (no inpainting).
     initial_actions: np.ndarray | None = None
     task_info: np.ndarray | None = None  # (D,) privileged task info (DESIGN §8 lever 5), if the policy uses it
+    # Seed of this chunk's initial flow noise (x_1), so that a chunk does not depend on which other
+    # requests share its model call; None = the process's global torch RNG.
+    noise_seed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

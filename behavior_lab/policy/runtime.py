@@ -45,6 +45,7 @@ class EnvSession:
     index: int = 0  # next action of `plan`
     steps: int = 0
     replans: int = 0
+    seed: int | None = None  # episode seed: chunk r draws its flow noise from (seed, r); None = global RNG
     # What happened at the last replan (for logs and tests).
     last_rule: str | None = None
     last_compressed: bool | None = None
@@ -83,7 +84,8 @@ class PolicyRuntime:
         else:
             from behavior_lab.policy.model_predictor import ModelChunkPredictor
 
-            self.predictor = ModelChunkPredictor(model, norm_stats, cfg, num_steps=self.cfg.num_steps)
+            self.predictor = ModelChunkPredictor(model, norm_stats, cfg, num_steps=self.cfg.num_steps,
+                                                 batch_invariant=self.cfg.batch_invariant)
         self._task_num_stages = _resolve_num_stages(task_num_stages, norm_stats, cfg)
         # privileged observation mode: every observation must carry schema.TASK_INFO_KEY
         self._needs_task_info = bool(getattr(self.predictor, "needs_task_info", False))
@@ -97,13 +99,18 @@ class PolicyRuntime:
     def num_stages(self, task_id: int) -> int:
         return int(self._task_num_stages.get(task_id, schema.SEED_TASK_NUM_STAGES[task_id]))
 
-    def reset(self, env_index: int | None = None) -> None:
-        if env_index is None:
-            for s in self.sessions:
-                s.reset()
-        else:
+    def reset(self, env_index: int | None = None, seed: int | None = None) -> None:
+        """New episode for one env (or all). With ``seed``, that env's chunks draw their flow noise
+        from ``(seed, replan index)`` instead of the global RNG, so an episode plays the same
+        whatever other envs share its batched model calls (the eval runner passes each episode's
+        seed); with ``env_index=None`` every env gets ``seed``."""
+        targets = self.sessions if env_index is None else None
+        if targets is None:
             self._ensure_sessions(env_index + 1)
-            self.sessions[env_index].reset()
+            targets = [self.sessions[env_index]]
+        for s in targets:
+            s.reset()
+            s.seed = None if seed is None else int(seed)
 
     def needs_observation(self, env_index: int) -> bool:
         """True when the next `act` for this env replans (no plan yet, or the plan is used up),
@@ -184,6 +191,7 @@ class PolicyRuntime:
             num_stages=self.num_stages(p.task_id),
             initial_actions=sess.inpainting.take(),
             task_info=p.task_info,
+            noise_seed=None if sess.seed is None else chunk_noise_seed(sess.seed, sess.replans),
         )
 
     def _check_prediction(self, prediction: ChunkPrediction, n: int) -> None:
@@ -218,6 +226,12 @@ class PolicyRuntime:
         sess.last_rule = fixed.rule
         sess.last_compressed = compress
         sess.voter.update(logits, self.num_stages(p.task_id))  # spec §6.4: after acting with the old stage
+
+
+def chunk_noise_seed(episode_seed: int, replan: int) -> int:
+    """The flow-noise seed of an episode's ``replan``-th chunk (a 63-bit mix of both)."""
+    state = np.random.SeedSequence([int(episode_seed) & (2**64 - 1), int(replan)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
 
 
 def _resolve_num_stages(explicit: Mapping[int, int] | None, norm_stats: Any, cfg: Any) -> dict[int, int]:

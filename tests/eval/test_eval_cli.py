@@ -70,6 +70,25 @@ def test_rerun_skips_finished_episodes_and_inference_toggles_change_the_config_h
     assert h_on != h_off
 
 
+def test_an_episode_scores_the_same_whatever_shares_its_batch(tiny_checkpoint, tmp_path):
+    """Episode seeds fix each chunk's flow noise and one model call per replanning env fixes the
+    rounding: 3 episodes one at a time and 3 in lockstep (with a different episode count, so also a
+    stand-in for a resumed run) write the same records, step for step."""
+    def run(out, *extra):
+        cmd = [sys.executable, "-m", "behavior_lab.cli.main", "eval", f"ckpt={tiny_checkpoint}",
+               "tasks=[turning_on_radio]", f"out={out}", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return {p.name: json.loads(p.read_text()) for p in (out / "metrics").glob("*.json")}
+
+    one = run(tmp_path / "one", "episodes_per_task=3", "num_envs=1")
+    three = run(tmp_path / "three", "episodes_per_task=4", "num_envs=3")
+    assert len(one) == 3 and set(one) < set(three)
+    keys = ("q_score", "time", "agent_distance", "diagnostics", "seed")
+    for name, rec in one.items():
+        assert {k: rec[k] for k in keys} == {k: three[name][k] for k in keys}, name
+
+
 def test_omnigibson_backend_without_omnigibson_says_how_to_install(tiny_checkpoint, tmp_path):
     from behavior_lab.eval.omnigibson_backend import omnigibson_available
 

@@ -41,8 +41,9 @@ class EveryKPolicy:
     def __init__(self, k=4):
         self.k, self.count, self.calls = k, {}, 0
 
-    def reset(self, env_index=None):
+    def reset(self, env_index=None, seed=None):
         self.count[env_index] = 0
+        self.seeds = {**getattr(self, "seeds", {}), env_index: seed}
 
     def needs_observation(self, i):
         return self.count.get(i, 0) % self.k == 0

@@ -252,3 +252,26 @@ def test_privileged_model_gets_task_info_and_refuses_observations_without_it():
     bad = dict(obs, **{schema.TASK_INFO_KEY: np.full(schema.TASK_INFO_DIM, np.nan, dtype=np.float32)})
     with pytest.raises(ObservationError, match="NaN"):
         runtime.act([bad])
+
+
+def test_seeded_requests_do_not_depend_on_their_batch(tiny_checkpoint):
+    """A request's noise_seed fixes its flow noise: alone or batched with others, its chunk differs
+    only by rounding; with batch_invariant (eval's default) it is bit-identical."""
+    import dataclasses
+
+    from behavior_lab.policy.loading import load_checkpoint
+
+    model, stats, cfg = load_checkpoint(tiny_checkpoint, device="cpu")
+    reqs = []
+    for i, task in enumerate((2, 1, 2)):
+        p = parse_observation(make_obs(task=task, image_hw=(40, 40), arm_right=-0.1 * i))
+        reqs.append(ChunkRequest(p.images, p.state, p.task_id, 0, 6, noise_seed=100 + i))
+    pred = ModelChunkPredictor(model, stats, cfg)
+    alone = pred.predict(reqs[:1]).actions[0]
+    torch.manual_seed(123)  # the global RNG plays no part in seeded requests
+    batched = pred.predict(reqs).actions[0]
+    np.testing.assert_allclose(alone, batched, atol=1e-4)
+    other = pred.predict([dataclasses.replace(reqs[0], noise_seed=5)]).actions[0]
+    assert np.abs(other - alone).max() > 1e-3
+    inv = ModelChunkPredictor(model, stats, cfg, batch_invariant=True)
+    np.testing.assert_array_equal(inv.predict(reqs).actions[0], inv.predict(reqs[:1]).actions[0])

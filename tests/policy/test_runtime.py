@@ -228,3 +228,24 @@ def test_oracle_stage_mode_reads_the_observation():
     obs["stage"] = np.array([3])
     rt.act([obs])
     assert pred.calls[0][0].stage == 3 and rt.sessions[0].stage == 3  # logits ignored
+
+
+def test_an_episode_seed_gives_every_chunk_its_own_noise_seed():
+    """reset(i, seed=s): the r-th chunk of env i asks for flow noise seeded from (s, r), whatever
+    other envs replan with it; no seed = the global RNG (noise_seed None)."""
+    from behavior_lab.policy.runtime import chunk_noise_seed
+
+    pred = ScriptedPredictor()
+    rt = PolicyRuntime(pred, cfg={"policy": {"spline": {"enabled": False}, "replan": {"execute_in_n_steps": 2}}})
+    rt.reset(0, seed=7)
+    rt.reset(1, seed=7)
+    rt.reset(2)
+    obs = make_obs()
+    for _ in range(4):  # two replans per env
+        rt.act([obs if rt.needs_observation(i) else None for i in range(3)], env_ids=[0, 1, 2])
+    seeds = [[r.noise_seed for r in call] for call in pred.calls]
+    assert seeds == [[chunk_noise_seed(7, 0)] * 2 + [None], [chunk_noise_seed(7, 1)] * 2 + [None]]
+    assert chunk_noise_seed(7, 0) != chunk_noise_seed(7, 1) != chunk_noise_seed(8, 1)
+    rt.reset(0)  # a new episode without a seed goes back to the global RNG
+    rt.act([obs], env_ids=[0])
+    assert pred.calls[-1][0].noise_seed is None
