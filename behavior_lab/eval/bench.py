@@ -55,8 +55,11 @@ def closed_loop(quick: bool = False) -> dict:
 
     tasks = TASKS[:2] if quick else TASKS
     lengths = {schema.task_id(t): float(get_task(t).mean_demo_length) for t in tasks}
-    policy_cfg = OmegaConf.load(Path(__file__).resolve().parent.parent / "conf" / "policy" / "default.yaml")
-    policy_cfg.batch_invariant = True  # as conf/eval.yaml: one model call per replanning env
+    conf = Path(__file__).resolve().parent.parent / "conf"
+    # the policy settings `behavior-lab eval` composes: conf/policy/default.yaml under eval.yaml's own
+    # `policy:` keys (batch_invariant: one model call per replanning env)
+    policy_cfg = OmegaConf.merge(OmegaConf.load(conf / "policy" / "default.yaml"),
+                                 OmegaConf.load(conf / "eval.yaml").get("policy") or {})
     figures: dict = {}
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
