@@ -31,6 +31,7 @@ TASK_INFO_TASK_POINTS = min(TASK_INFO_HAND_SLOTS.values())  # slots for the task
 # Embedded suite only: the step info and the per-episode metrics JSON carry reach and grasp
 # diagnostics under this key (behavior_lab.sim.diagnostics); OmniGibson's have no such key.
 DIAGNOSTICS_KEY = "diagnostics"
+STEP_DIAGNOSTICS_KEY = "diagnostics_now"  # embedded env info: this step's reach figures (sim/diagnostics.py)
 # Camera order used by the model: head, left wrist, right wrist (spec §1.2).
 OBS_RGB_KEYS = (HEAD_RGB_KEY, LEFT_WRIST_RGB_KEY, RIGHT_WRIST_RGB_KEY)
 CAMERA_NAMES = ("head", "left_wrist", "right_wrist")

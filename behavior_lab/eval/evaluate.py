@@ -105,11 +105,11 @@ def evaluate(cfg: DictConfig) -> dict:
     refs = task_references(tasks, norm_stats, data_root, default_steps, float(cfg.timeout_factor))
 
     run_cfg = {"eval": OmegaConf.to_container(cfg, resolve=True)}
-    for key in ("out", "num_envs"):
+    for key in ("out", "num_envs", "video", "trace"):  # where and what to write, not what is measured
         run_cfg["eval"].pop(key, None)
     runner = LockstepRunner(env_factory, runtime, refs, out, num_envs=int(cfg.num_envs),
                             config_hash=hash_config(run_cfg), ckpt_hash=hash_path(Path(cfg.ckpt)),
-                            record_video=bool(cfg.video))
+                            record_video=bool(cfg.video), trace=bool(cfg.get("trace", False)))
     (out).mkdir(parents=True, exist_ok=True)
     (out / "eval_config.yaml").write_text(OmegaConf.to_yaml(cfg))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:

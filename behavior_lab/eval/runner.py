@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from behavior_lab.data.schema import DIAGNOSTICS_KEY
+from behavior_lab.data.schema import DIAGNOSTICS_KEY, STEP_DIAGNOSTICS_KEY
 from behavior_lab.eval.episodes import EpisodeSpec, atomic_write_json, episode_record, is_done, metrics_path
 
 
@@ -53,6 +53,8 @@ class _Slot:
     steps: int = 0
     info: dict = field(default_factory=dict)
     frames: list = field(default_factory=list)
+    trace: list = field(default_factory=list)  # one row per step (trace=True)
+    plan_stage: int | None = None  # the stage the chunk being played was conditioned on
 
 
 class LockstepRunner:
@@ -66,6 +68,7 @@ class LockstepRunner:
         config_hash: str = "",
         ckpt_hash: str = "",
         record_video: bool = False,
+        trace: bool = False,
         on_episode_done: Callable[[EpisodeSpec, dict], None] | None = None,
     ):
         self.env_factory = env_factory
@@ -76,6 +79,7 @@ class LockstepRunner:
         self.config_hash = config_hash
         self.ckpt_hash = ckpt_hash
         self.record_video = record_video
+        self.trace = trace
         self.on_episode_done = on_episode_done
         self._envs: dict[tuple[int, str], Env] = {}
         self.stats = {"env_steps": 0, "renders": 0, "policy_calls": 0, "wall_s": 0.0}
@@ -103,7 +107,9 @@ class LockstepRunner:
                     if self.record_video:
                         slots[i].frames.append(_mosaic(obs))
             active = [i for i in range(self.num_envs) if slots[i] is not None]
-            obs_list = [slots[i].obs if self.policy.needs_observation(i) else None for i in active]
+            replanned = [self.policy.needs_observation(i) for i in active]
+            obs_list = [slots[i].obs if r else None for i, r in zip(active, replanned)]
+            stages = [_stage(self.policy, i) for i in active] if self.trace else None
             actions = np.asarray(self.policy.act(obs_list, env_ids=active), dtype=np.float32)
             self.stats["policy_calls"] += 1
             for j, i in enumerate(active):
@@ -114,6 +120,10 @@ class LockstepRunner:
                 self.stats["renders"] += int(render)
                 slot.steps += 1
                 slot.obs, slot.info = obs, info
+                if self.trace:
+                    if replanned[j]:
+                        slot.plan_stage = stages[j]
+                    slot.trace.append(trace_row(slot.steps, replanned[j], slot.plan_stage, actions[j], info))
                 if self.record_video and obs is not None:
                     slot.frames.append(_mosaic(obs))
                 ref = self.references[slot.spec.task]
@@ -144,10 +154,52 @@ class LockstepRunner:
             from behavior_lab.eval.video import write_mosaic_video
 
             write_mosaic_video(self.out / "videos" / f"{slot.spec.stem}.mp4", slot.frames)
+        if self.trace:
+            write_trace(self.out / "traces" / f"{slot.spec.stem}.csv", slot.trace)
         atomic_write_json(metrics_path(self.out, slot.spec), rec)
         if self.on_episode_done:
             self.on_episode_done(slot.spec, rec)
         return rec
+
+
+def _stage(policy, env_index: int) -> int | None:
+    """The stage the policy conditions this env's chunk on, where it tracks one (PolicyRuntime)."""
+    get = getattr(policy, "current_stage", None)
+    return get(env_index) if callable(get) else None
+
+
+def trace_row(step: int, replanned: bool, stage: int | None, action: np.ndarray, info: dict) -> dict:
+    """One step of an episode trace: what the policy sent and what it achieved.
+
+    Columns: ``step`` (1-based, after the action), ``replanned`` (the policy saw an observation and
+    predicted a chunk at this step), ``stage`` (the stage the chunk was conditioned on; empty without
+    System 2), ``a0..a22`` (the 23-D action, DESIGN §5), ``q_score``, and on the embedded suite
+    ``held_left`` / ``held_right`` (the body each hand holds) and ``dist_<target>`` (m, the nearer
+    hand's grasp point to each task object or button, sim/diagnostics.py)."""
+    row = {"step": step, "replanned": int(bool(replanned)), "stage": "" if stage is None else int(stage)}
+    row.update({f"a{k}": float(v) for k, v in enumerate(np.asarray(action, dtype=np.float64))})
+    row["q_score"] = float(info.get("q_score", 0.0))
+    now = info.get(STEP_DIAGNOSTICS_KEY)
+    if now:
+        for side, body in now["held"].items():
+            row[f"held_{side}"] = body or ""
+        row.update({f"dist_{k}": v for k, v in now["distance_m"].items()})
+    return row
+
+
+def write_trace(path: Path, rows: list[dict]) -> None:
+    """The episode's rows as CSV, written whole (temp file + rename) like the metrics JSONs."""
+    import csv
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["step"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    os.replace(tmp, path)
 
 
 def _mosaic(obs: dict | None) -> np.ndarray | None:

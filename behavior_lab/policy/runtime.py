@@ -112,6 +112,10 @@ class PolicyRuntime:
             s.reset()
             s.seed = None if seed is None else int(seed)
 
+    def current_stage(self, env_index: int) -> int | None:
+        """The stage this env's next chunk is conditioned on (None before its first act)."""
+        return self.sessions[env_index].stage if env_index < len(self.sessions) else None
+
     def needs_observation(self, env_index: int) -> bool:
         """True when the next `act` for this env replans (no plan yet, or the plan is used up),
         so the caller must render and pass its observation (docs/interfaces.md addendum)."""

@@ -9,6 +9,9 @@ cannot tell these apart. The embedded env therefore tracks, per episode:
 - ``grasp_events``: for every graspable body, how many times the assisted grasp engaged on it
   (a two-handed grasp counts once).
 
+``now()`` gives the same distances at the current step and what each hand holds (the per-step
+columns of ``behavior-lab eval ... trace=true``).
+
 OmniGibson's metrics have no such keys; reports show them where the episodes carry them.
 """
 
@@ -46,6 +49,7 @@ class ManipulationDiagnostics:
         owner = np.array(site_owner + body_owner, dtype=int)
         self._starts = np.searchsorted(owner, np.arange(len(self._names)))
         self._closest = np.full(len(self._names), np.inf)
+        self._current = np.full(len(self._names), np.inf)
         self.grasp_events = dict.fromkeys(task.grasps, 0)
         self._held: set[str] = set()
 
@@ -61,11 +65,17 @@ class ManipulationDiagnostics:
             hands = data.site_xpos[self.hand_sites]  # (2, 3)
             points = np.concatenate([data.site_xpos[self._sites], data.xpos[self._bodies]])
             d = np.sqrt(((points[:, None] - hands[None]) ** 2).sum(-1)).min(1)
-            np.minimum(self._closest, np.minimum.reduceat(d, self._starts), out=self._closest)
+            self._current = np.minimum.reduceat(d, self._starts)
+            np.minimum(self._closest, self._current, out=self._closest)
         held = {b for b in self.grasp.held.values() if b is not None}
         for body in held - self._held:
             self.grasp_events[body] += 1
         self._held = held
+
+    def now(self) -> dict:
+        """This step: each target's distance to the nearer hand, and the body each hand holds."""
+        return {"distance_m": {k: float(v) for k, v in zip(self._names, self._current)},
+                "held": dict(self.grasp.held)}
 
     def summary(self) -> dict:
         return {"closest_approach_m": {k: float(v) for k, v in zip(self._names, self._closest)},

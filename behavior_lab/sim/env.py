@@ -235,6 +235,7 @@ class MiniBehaviorEnv:
             "steps": self.steps,
             "agent_distance": dict(self.agent_distance),
             DIAGNOSTICS_KEY: self.diagnostics.summary(),
+            schema.STEP_DIAGNOSTICS_KEY: self.diagnostics.now(),
         }
 
     # -- observations ---------------------------------------------------------------------------

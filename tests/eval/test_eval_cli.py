@@ -55,6 +55,31 @@ def test_eval_writes_valid_files_that_score_to_hand_computed_values(tiny_checkpo
     assert summary.task_sr == pytest.approx(sum(succ) / 2)
 
 
+def test_trace_writes_one_row_per_step_without_changing_the_results(tiny_checkpoint, tmp_path):
+    import csv
+    import math
+
+    plain, traced = tmp_path / "plain", tmp_path / "traced"
+    assert _eval(tiny_checkpoint, plain).returncode == 0
+    r = _eval(tiny_checkpoint, traced, "trace=true")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (plain / "traces").exists()
+    for f in sorted((traced / "metrics").glob("*.json")):
+        rec, ref = json.loads(f.read_text()), json.loads((plain / "metrics" / f.name).read_text())
+        assert rec == ref  # same episode, same config hash: tracing only writes more
+        rows = list(csv.DictReader((traced / "traces" / f"{f.stem}.csv").open()))
+        assert len(rows) == rec["time"]["simulator_steps"]
+        assert [int(x["step"]) for x in rows] == list(range(1, len(rows) + 1))
+        assert rows[0]["replanned"] == "1" and {x["replanned"] for x in rows} == {"0", "1"}
+        assert all(x["stage"] != "" for x in rows)  # the tiny preset has System 2 on
+        assert all(math.isfinite(float(x[f"a{k}"])) for x in rows for k in range(23))
+        assert {x["held_left"] for x in rows} == {x["held_right"] for x in rows} == {""}
+        closest = rec["diagnostics"]["closest_approach_m"]["radio"]
+        dist = [float(x["dist_radio"]) for x in rows]
+        assert min(dist) >= closest - 1e-5  # 6 significant digits; the closest also counts the reset pose
+        assert float(rows[-1]["q_score"]) == pytest.approx(rec["q_score"]["final"])
+
+
 def test_rerun_skips_finished_episodes_and_inference_toggles_change_the_config_hash(tiny_checkpoint, tmp_path):
     assert _eval(tiny_checkpoint, tmp_path).returncode == 0
     before = {p.name: p.read_text() for p in (tmp_path / "metrics").glob("*.json")}

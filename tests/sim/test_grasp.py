@@ -83,6 +83,10 @@ def test_reach_diagnostics_track_the_closest_approach_and_each_grasp():
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
     _hold(ex, env, 5)
     assert env.info()[schema.DIAGNOSTICS_KEY]["grasp_events"]["can_1"] == 1
+    now = env.info()[schema.STEP_DIAGNOSTICS_KEY]  # this step's figures (eval's trace=true columns)
+    assert now["held"] == {"left": None, "right": "can_1"}
+    for can in ("can_1", "can_2", "can_3"):
+        assert now["distance_m"][can] == pytest.approx(direct(can), abs=1e-9)
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = 1.0
     _hold(ex, env, 1)  # released where it stands; closing again is a second grasp
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
