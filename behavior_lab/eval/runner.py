@@ -8,6 +8,8 @@ so a killed run resumes from the files on disk (`episodes.is_done`).
 
 from __future__ import annotations
 
+import csv
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -189,9 +191,6 @@ def trace_row(step: int, replanned: bool, stage: int | None, action: np.ndarray,
 
 def write_trace(path: Path, rows: list[dict]) -> None:
     """The episode's rows as CSV, written whole (temp file + rename) like the metrics JSONs."""
-    import csv
-    import os
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="") as f:
