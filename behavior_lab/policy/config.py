@@ -98,6 +98,25 @@ class VotingConfig:
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class GripperLatchConfig:
+    """Not in the seed (off by default): send each gripper as a latched +-1 with hysteresis.
+
+    The sent command becomes -1 (close) once the planned value drops below -threshold, +1 (open)
+    once it rises above +threshold, and otherwise repeats what was sent before (+1 at an episode's
+    start). A policy whose gripper output hovers near 0 then neither flickers open and shut nor
+    drops what it carries when the value drifts just above 0 (assisted grasp releases at > 0).
+    Only what reaches the environment changes; inpainting keeps the raw chunk.
+    """
+
+    enabled: bool = False
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold < 1.0:
+            raise ValueError(f"policy.gripper_latch.threshold={self.threshold}; expected 0 <= threshold < 1")
+
+
 # --- seed tables (spec §11.1; src/b1k/shared/correction_rules.py) ---------------------------------
 # Left gripper must never stay closed: every task except 0, 41, 46, 49.
 SEED_ALWAYS_OPEN_LEFT = tuple(t for t in range(schema.NUM_TASKS) if t not in (0, 41, 46, 49))
@@ -153,6 +172,7 @@ class RuntimeConfig:
     inpainting: InpaintingConfig = dataclasses.field(default_factory=InpaintingConfig)
     voting: VotingConfig = dataclasses.field(default_factory=VotingConfig)
     corrections: CorrectionsConfig = dataclasses.field(default_factory=CorrectionsConfig)
+    gripper_latch: GripperLatchConfig = dataclasses.field(default_factory=GripperLatchConfig)
     num_steps: int = 20  # spec §13.5: flow-matching Euler steps
     # Task used when an observation carries no `task_id` (None: such an observation is an error).
     default_task_id: int | None = None
@@ -295,6 +315,7 @@ _SECTION_TYPES = {
     "inpainting": InpaintingConfig,
     "voting": VotingConfig,
     "corrections": CorrectionsConfig,
+    "gripper_latch": GripperLatchConfig,
 }
 
 

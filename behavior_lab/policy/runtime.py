@@ -34,6 +34,9 @@ from behavior_lab.policy.spline import GripperVariationGate, SplineCompressor
 from behavior_lab.policy.stage_voter import StageVoter
 
 
+GRIPPER_DIMS = [schema.LEFT_GRIPPER_DIM, schema.RIGHT_GRIPPER_DIM]
+
+
 @dataclasses.dataclass
 class EnvSession:
     """Everything the runtime remembers about one environment's episode."""
@@ -46,6 +49,8 @@ class EnvSession:
     steps: int = 0
     replans: int = 0
     seed: int | None = None  # episode seed: chunk r draws its flow noise from (seed, r); None = global RNG
+    # the gripper commands last sent (left, right), for policy.gripper_latch
+    latched: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(len(GRIPPER_DIMS)))
     # What happened at the last replan (for logs and tests).
     last_rule: str | None = None
     last_compressed: bool | None = None
@@ -64,6 +69,7 @@ class EnvSession:
         self.replans = 0
         self.last_rule = None
         self.last_compressed = None
+        self.latched = np.ones(len(GRIPPER_DIMS))
 
 
 class PolicyRuntime:
@@ -175,6 +181,8 @@ class PolicyRuntime:
         for j, i in enumerate(ids):
             sess = self.sessions[i]
             out[j] = sess.plan[sess.index, : schema.ACTION_DIM]
+            if self.cfg.gripper_latch.enabled:
+                out[j, GRIPPER_DIMS] = self._latch(sess, out[j, GRIPPER_DIMS])
             sess.index += 1
             sess.steps += 1
         return out
@@ -185,6 +193,12 @@ class PolicyRuntime:
             self.sessions.append(
                 EnvSession(voter=StageVoter(self.cfg.voting), inpainting=InpaintingBuffer(self.cfg.inpainting))
             )
+
+    def _latch(self, sess: EnvSession, planned: np.ndarray) -> np.ndarray:
+        """policy.gripper_latch: +-1 with hysteresis around 0 (config.GripperLatchConfig)."""
+        t = self.cfg.gripper_latch.threshold
+        sess.latched = np.where(planned < -t, -1.0, np.where(planned > t, 1.0, sess.latched))
+        return sess.latched
 
     def _request(self, sess: EnvSession, p: ParsedObservation) -> ChunkRequest:
         return ChunkRequest(

@@ -6,7 +6,9 @@ commanded to close (gripper action < 0) while its grasp site is within the objec
 the weld's relative pose is written from the current state and the weld is switched on
 (sim-measurements.md §1 recipe, runtime ``eq_data``; ``mj_setConst`` is never called). Opening the
 hand (action > 0) releases it. A two-handed object (a big box) engages only when both hands close
-within their windows, and drops as soon as either hand opens.
+within their windows, and drops as soon as either hand opens. A grasp spec with a ``seat`` pulls
+the object into the hand as the weld engages (the weld's relative pose puts the object's grasp site
+at the seat), instead of holding it wherever it was inside the window.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class AssistedGrasp:
         hp = data.site_xpos[self.hand_site[side]]
         return min(float(np.linalg.norm(data.site_xpos[s] - hp)) for s in self.obj_sites[(side, body)])
 
+    def _nearest_site(self, data, side: str, body: str) -> int:
+        hp = data.site_xpos[self.hand_site[side]]
+        return min(self.obj_sites[(side, body)], key=lambda s: float(np.linalg.norm(data.site_xpos[s] - hp)))
+
     def _candidate(self, data, side: str) -> str | None:
         best, best_d = None, np.inf
         for (s, body) in self.weld:
@@ -93,7 +99,15 @@ class AssistedGrasp:
             return
         q1i, rq = np.zeros(4), np.zeros(4)
         m.eq_data[e, 0:3] = 0.0
-        m.eq_data[e, 3:6] = R1.T @ (data.xpos[b2] - data.xpos[b1])
+        seat = self.grasps[body].seat
+        if seat is None:  # hold the object where it is
+            m.eq_data[e, 3:6] = R1.T @ (data.xpos[b2] - data.xpos[b1])
+        else:  # pull the object's nearest grasp site to the seat (palm frame), keeping its orientation
+            R2 = data.xmat[b2].reshape(3, 3)
+            site = self._nearest_site(data, side, body)
+            hand_in_palm = R1.T @ (data.site_xpos[self.hand_site[side]] - data.xpos[b1])
+            site_in_obj = R2.T @ (data.site_xpos[site] - data.xpos[b2])
+            m.eq_data[e, 3:6] = hand_in_palm + np.asarray(seat) - (R1.T @ R2) @ site_in_obj
         mujoco.mju_negQuat(q1i, data.xquat[b1])
         mujoco.mju_mulQuat(rq, q1i, data.xquat[b2])
         m.eq_data[e, 6:10] = rq

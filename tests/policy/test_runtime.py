@@ -249,3 +249,44 @@ def test_an_episode_seed_gives_every_chunk_its_own_noise_seed():
     rt.reset(0)  # a new episode without a seed goes back to the global RNG
     rt.act([obs], env_ids=[0])
     assert pred.calls[-1][0].noise_seed is None
+
+
+def wavering_gripper_chunk(req, call, row):
+    """Right gripper: open, a dip to -0.3, a close to -0.9, wavering around 0, a rise to 0.7."""
+    a = ramp_chunk(req, call, row)
+    a[:, 22] = [1.0, 0.2, -0.3, 0.1, -0.9, -0.2, 0.3, -0.1, 0.4, 0.7] * 3
+    a[:, 14] = 0.3  # left never passes the threshold: stays at the episode-start +1
+    return a
+
+
+def test_gripper_latch_sends_plus_minus_one_with_hysteresis_and_keeps_the_raw_chunk():
+    cfg = {"policy": {"gripper_latch": {"enabled": True, "threshold": 0.5},
+                      "spline": {"enabled": False}}}
+    pred = ScriptedPredictor(wavering_gripper_chunk)
+    out = run(PolicyRuntime(pred, cfg=cfg), make_obs(), 21)
+    want = [1, 1, 1, 1, -1, -1, -1, -1, -1, 1]
+    np.testing.assert_array_equal(out[:10, 22], want)
+    np.testing.assert_array_equal(out[:20, 14], 1.0)
+    raw = wavering_gripper_chunk(None, 0, 0)
+    np.testing.assert_allclose(out[:10, :14], raw[:10, :14], atol=1e-5)  # other dims untouched
+    np.testing.assert_allclose(pred.calls[1][0].initial_actions[:, 22], raw[20:24, 22])  # inpainting: raw
+    plain = run(PolicyRuntime(ScriptedPredictor(wavering_gripper_chunk),
+                              cfg={"policy": {"spline": {"enabled": False}}}), make_obs(), 10)
+    np.testing.assert_allclose(plain[:, 22], raw[:10, 22], atol=1e-6)  # off by default
+
+
+def test_gripper_latch_restarts_open_with_each_episode():
+    def closed(req, call, row):
+        a = ramp_chunk(req, call, row)
+        a[:, 22] = -0.9 if call == 0 else 0.0
+        return a
+
+    rt = PolicyRuntime(ScriptedPredictor(closed), cfg={"policy": {"gripper_latch": {"enabled": True}}})
+    assert run(rt, make_obs(), 20)[-1, 22] == -1.0
+    rt.reset(0)
+    assert run(rt, make_obs(), 5)[0, 22] == 1.0  # 0.0 is inside the band: the reset latch (open) holds
+
+
+def test_gripper_latch_threshold_is_checked():
+    with pytest.raises(ValueError, match="gripper_latch.threshold"):
+        PolicyRuntime(ScriptedPredictor(ramp_chunk), cfg={"policy": {"gripper_latch": {"threshold": 1.5}}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,40 @@ def test_weld_engages_lifts_and_releases():
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = 1.0
     _hold(ex, env, 30)
     assert not env.is_grasped("can_1") and env.body_pos("can_1")[2] < can0[2] + 0.02
+
+
+@pytest.mark.parametrize("seated", [True, False])
+def test_a_seat_pulls_a_can_grasped_off_centre_between_the_fingers(seated):
+    """picking_up_trash's cans have a seat: a hand closing 3 cm beside and 2 cm above the expert's
+    grasp point (inside the 8 cm window) still ends with the can between its fingers, as in the
+    demonstrations (gripper width = the can's diameter); without a seat the can hangs where it was
+    and the recorded width is one the demonstrations never show while carrying."""
+    env = make_env("picking_up_trash")
+    env.reset(0, render=False)
+    spec = env.grasp.grasps["can_1"]
+    assert spec.seat is not None and spec.window >= 0.08
+    if not seated:
+        env.grasp.grasps["can_1"] = dataclasses.replace(spec, seat=None)
+    ex = make_expert(env, 0)
+    ex.reset()
+    front = env.body_pos("table")[0] - 0.30
+    _drive(ex.drive_to(front - 0.28, env.body_pos("can_1")[1] + 0.21, 0.0), env, ex)
+    can0 = env.body_pos("can_1").copy()
+    R = down_grasp(ex.base_pose()[2])
+    _drive(ex.move_hand("right", can0 + [0, 0, 0.15], R), env, ex)
+    _drive(ex.move_hand("right", can0 + [0.03, 0, 0.05], R), env, ex)
+    ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+    _hold(ex, env, 8)
+    assert env.grasp.held["right"] == "can_1"
+    hand = env.data.site_xpos[env.grasp.hand_site["right"]]
+    off_seat = np.linalg.norm(env.body_pos("can_1") - (hand + [0, 0, spec.seat[2]]))
+    width = env.proprio()[schema.PROPRIO_INDICES["gripper_right_qpos"]].sum()
+    _drive(ex.move_hand("right", can0 + [0, 0, 0.25], R), env, ex)
+    assert env.body_pos("can_1")[2] > can0[2] + 0.15 and not np.isnan(env.data.qpos).any()
+    if seated:
+        assert off_seat < 0.005 and 0.05 < width < 0.065  # can diameter 5.6 cm
+    else:
+        assert off_seat > 0.02 and not 0.05 < width < 0.065  # fingers pinch the can's rim, or nothing
 
 
 def test_closing_far_from_objects_grasps_nothing():

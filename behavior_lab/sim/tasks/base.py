@@ -28,6 +28,12 @@ class GraspSpec:
     # "weld" holds the object rigidly; "connect" pins the grasp point only (door handles: the door
     # turns or slides freely about the hand, so the hand keeps its own orientation)
     constraint: str = "weld"
+    # Where a welded object sits in the hand: the offset (palm frame, m) from the hand's grasp site
+    # to the object's nearest grasp site once the weld engages. None welds the object wherever it
+    # is inside the window (OmniGibson-like). With a seat the weld pulls the object between the
+    # fingers, so a grasp closed a few cm off still ends like the expert's: fingers stopped on the
+    # object, the recorded gripper width what the demonstrations show while carrying.
+    seat: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
