@@ -88,6 +88,13 @@ class FlowMatchingConfig:
     include_padded_dims: bool = True  # spec §14: the seed averages over all 32 dims
     knowledge_insulation: bool = False  # spec §4.1 step 4 / §15 item 8: stop action-loss gradients into the VLM
     num_steps: int = 20  # spec §4.2: Euler steps at inference
+    # Not in the seed (1.0 = the seed's plain mean): weight of the two gripper dims (14, 22) in the
+    # action loss, for policies whose open/close timing blurs (docs/status.md, session 8).
+    gripper_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.gripper_loss_weight > 0:
+            raise ValueError(f"model.flow.gripper_loss_weight={self.gripper_loss_weight}; expected > 0")
 
 
 @dataclasses.dataclass(frozen=True)

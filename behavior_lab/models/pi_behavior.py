@@ -152,11 +152,15 @@ class PiBehavior(nn.Module):
         x_t = t[..., None, None] * noise + (1.0 - t[..., None, None]) * a  # t = 1 is noise
         u_t = noise - a
         err = (self.velocity(cache, prefix, x_t, t) - u_t).pow(2)  # (B, N, H, D)
+        metrics["action_loss_per_dim"] = err[..., : schema.ACTION_DIM].mean(dim=(0, 1, 2)).detach()
+        if self.cfg.flow.gripper_loss_weight != 1.0:
+            w = torch.ones(D, device=dev)
+            w[[schema.LEFT_GRIPPER_DIM, schema.RIGHT_GRIPPER_DIM]] = self.cfg.flow.gripper_loss_weight
+            err = err * w
 
         dims = D if self.cfg.flow.include_padded_dims else schema.ACTION_DIM
         action_loss = err[..., :dims].mean(dim=(1, 2, 3))  # (B,)
         metrics["action_loss"] = action_loss.mean()
-        metrics["action_loss_per_dim"] = err[..., : schema.ACTION_DIM].mean(dim=(0, 1, 2)).detach()
         total = metrics["action_loss"]
         for key in [k for k in metrics if k.startswith("weighted/")]:
             total = total + metrics.pop(key)

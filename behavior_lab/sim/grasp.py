@@ -65,13 +65,14 @@ class AssistedGrasp:
     def is_grasped(self, body: str) -> bool:
         return body in self.held.values()
 
-    def _distance(self, data, side: str, body: str) -> float:
+    def _nearest_site(self, data, side: str, body: str) -> tuple[int, float]:
+        """The body's grasp site nearest to the hand's grasp point, and its distance (m)."""
         hp = data.site_xpos[self.hand_site[side]]
-        return min(float(np.linalg.norm(data.site_xpos[s] - hp)) for s in self.obj_sites[(side, body)])
+        return min(((s, float(np.linalg.norm(data.site_xpos[s] - hp))) for s in self.obj_sites[(side, body)]),
+                   key=lambda sd: sd[1])
 
-    def _nearest_site(self, data, side: str, body: str) -> int:
-        hp = data.site_xpos[self.hand_site[side]]
-        return min(self.obj_sites[(side, body)], key=lambda s: float(np.linalg.norm(data.site_xpos[s] - hp)))
+    def _distance(self, data, side: str, body: str) -> float:
+        return self._nearest_site(data, side, body)[1]
 
     def _candidate(self, data, side: str) -> str | None:
         best, best_d = None, np.inf
@@ -104,7 +105,7 @@ class AssistedGrasp:
             m.eq_data[e, 3:6] = R1.T @ (data.xpos[b2] - data.xpos[b1])
         else:  # pull the object's nearest grasp site to the seat (palm frame), keeping its orientation
             R2 = data.xmat[b2].reshape(3, 3)
-            site = self._nearest_site(data, side, body)
+            site = self._nearest_site(data, side, body)[0]
             hand_in_palm = R1.T @ (data.site_xpos[self.hand_site[side]] - data.xpos[b1])
             site_in_obj = R2.T @ (data.site_xpos[site] - data.xpos[b2])
             m.eq_data[e, 3:6] = hand_in_palm + np.asarray(seat) - (R1.T @ R2) @ site_in_obj

@@ -227,3 +227,21 @@ def test_privileged_task_info_token_is_read_and_trained(batch):
         model.embed_prefix(batch, with_fast=False)
     with pytest.raises(ValueError, match="width 7"):
         model.embed_prefix(dict(batch, task_info=torch.zeros(B, 7)), with_fast=False)
+
+
+def test_gripper_loss_weight_scales_only_the_gripper_dims(batch):
+    """model.flow.gripper_loss_weight (not in the seed): the action loss is the plain mean plus
+    (w - 1) x the gripper dims' share; the logged per-dim losses stay unweighted."""
+    cfg = micro_config()
+    plain = PiBehavior(cfg, innovations(set())).eval()
+    randomize_adarms(plain)
+    heavy = PiBehavior(dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, gripper_loss_weight=5.0)),
+                       innovations(set())).eval()
+    heavy.load_state_dict(plain.state_dict())
+    noise, t = torch.randn(3, 30, 32), torch.rand(3)
+    a, b = plain.compute_loss(batch, noise, t), heavy.compute_loss(batch, noise, t)
+    torch.testing.assert_close(a["action_loss_per_dim"], b["action_loss_per_dim"])
+    grip = a["action_loss_per_dim"][[14, 22]].sum() / 32  # mean over all 32 (padded) dims
+    torch.testing.assert_close(b["action_loss"], a["action_loss"] + 4.0 * grip, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="gripper_loss_weight"):
+        dataclasses.replace(cfg.flow, gripper_loss_weight=0.0)

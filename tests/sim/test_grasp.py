@@ -22,9 +22,8 @@ def _drive(gen, env, ex):
         env.step(ex.cmd.copy(), render=False)
 
 
-def test_weld_engages_lifts_and_releases():
-    env = make_env("picking_up_trash")
-    env.reset(0, render=False)
+def _right_hand_above_can_1(env):
+    """Drive to the table and hold the right hand 15 cm above can_1: (expert, can position, hand rotation)."""
     ex = make_expert(env, 0)
     ex.reset()
     front = env.body_pos("table")[0] - 0.30
@@ -32,6 +31,13 @@ def test_weld_engages_lifts_and_releases():
     can0 = env.body_pos("can_1").copy()
     R = down_grasp(ex.base_pose()[2])
     _drive(ex.move_hand("right", can0 + [0, 0, 0.15], R), env, ex)
+    return ex, can0, R
+
+
+def test_weld_engages_lifts_and_releases():
+    env = make_env("picking_up_trash")
+    env.reset(0, render=False)
+    ex, can0, R = _right_hand_above_can_1(env)
     _drive(ex.move_hand("right", can0 + [0, 0, 0.028], R), env, ex)
     assert not env.is_grasped("can_1")
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
@@ -58,13 +64,7 @@ def test_a_seat_pulls_a_can_grasped_off_centre_between_the_fingers(seated):
     assert spec.seat is not None and spec.window >= 0.08
     if not seated:
         env.grasp.grasps["can_1"] = dataclasses.replace(spec, seat=None)
-    ex = make_expert(env, 0)
-    ex.reset()
-    front = env.body_pos("table")[0] - 0.30
-    _drive(ex.drive_to(front - 0.28, env.body_pos("can_1")[1] + 0.21, 0.0), env, ex)
-    can0 = env.body_pos("can_1").copy()
-    R = down_grasp(ex.base_pose()[2])
-    _drive(ex.move_hand("right", can0 + [0, 0, 0.15], R), env, ex)
+    ex, can0, R = _right_hand_above_can_1(env)
     _drive(ex.move_hand("right", can0 + [0.03, 0, 0.05], R), env, ex)
     ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
     _hold(ex, env, 8)
@@ -134,3 +134,10 @@ def test_reach_diagnostics_track_the_closest_approach_and_each_grasp():
     assert diag["closest_approach_m"]["can_2"] > 0.05  # never went there
     env.reset(0, render=False)  # a new episode starts the counts again
     assert env.info()[schema.DIAGNOSTICS_KEY]["grasp_events"]["can_1"] == 0
+
+
+def test_a_seat_needs_a_weld():
+    from behavior_lab.sim.tasks.base import GraspSpec
+
+    with pytest.raises(ValueError, match="seat.*constraint='weld'"):
+        GraspSpec({"left": ("handle",)}, constraint="connect", seat=(0.0, 0.0, -0.02))

@@ -35,6 +35,11 @@ class GraspSpec:
     # object, the recorded gripper width what the demonstrations show while carrying.
     seat: tuple[float, float, float] | None = None
 
+    def __post_init__(self) -> None:
+        if self.seat is not None and (self.constraint != "weld" or len(self.seat) != 3):
+            raise ValueError(f"GraspSpec.seat={self.seat!r} needs constraint='weld' (got {self.constraint!r}) "
+                             "and three coordinates (palm frame, m)")
+
 
 @dataclass(frozen=True)
 class ToggleSpec:
