@@ -89,7 +89,8 @@ class FlowMatchingConfig:
     knowledge_insulation: bool = False  # spec §4.1 step 4 / §15 item 8: stop action-loss gradients into the VLM
     num_steps: int = 20  # spec §4.2: Euler steps at inference
     # Not in the seed (1.0 = the seed's plain mean): weight of the two gripper dims (14, 22) in the
-    # action loss, for policies whose open/close timing blurs (docs/status.md, session 8).
+    # action loss, for policies whose open/close timing blurs (docs/status.md, session 8). The logged
+    # (val/)action_loss includes the weight; the per-dim losses do not.
     gripper_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
