@@ -9,7 +9,6 @@ so a killed run resumes from the files on disk (`episodes.is_done`).
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from behavior_lab.data.atomic import atomic_path
 from behavior_lab.data.schema import DIAGNOSTICS_KEY, STEP_DIAGNOSTICS_KEY
 from behavior_lab.eval.episodes import EpisodeSpec, atomic_write_json, episode_record, is_done, metrics_path
 
@@ -191,14 +191,11 @@ def trace_row(step: int, replanned: bool, stage: int | None, action: np.ndarray,
 
 def write_trace(path: Path, rows: list[dict]) -> None:
     """The episode's rows as CSV, written whole (temp file + rename) like the metrics JSONs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["step"])
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def _mosaic(obs: dict | None) -> np.ndarray | None:
