@@ -189,6 +189,9 @@ class MiniBehaviorEnv:
                              ("right", "right_arm", schema.RIGHT_GRIPPER_DIM)):
             d.ctrl[self.act_arm[side]] = np.clip(a[schema.ACTION_SLICES[arm]], self.arm_lo, self.arm_hi)
             width = (np.clip(a[g], -1.0, 1.0) + 1.0) / 2.0 * schema.GRIPPER_MAX_WIDTH
+            held = self.grasp.held[side]
+            if held is not None and self.grasp.grasps[held].hold_width is not None:
+                width = max(width, self.grasp.grasps[held].hold_width)  # the held object stops the fingers
             d.ctrl[self.act_fingers[side]] = width / 2.0
 
     def _tracked_points(self) -> dict[str, np.ndarray]:

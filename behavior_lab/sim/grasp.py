@@ -44,7 +44,7 @@ def weld_xml(grasps: dict[str, GraspSpec]) -> str:
 class AssistedGrasp:
     def __init__(self, model: mujoco.MjModel, grasps: dict[str, GraspSpec]):
         self.model = model
-        self.grasps = grasps
+        self.grasps = dict(grasps)  # this env's own: a test may swap a spec without touching the task
         self.palm = {s: model.body(robot.PALM_BODY[s]).id for s in SIDES}
         self.hand_site = {s: model.site(robot.GRASP_SITE[s]).id for s in SIDES}
         self.weld = {}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from behavior_lab.data import schema
 from behavior_lab.sim.predicates import Predicate
 from behavior_lab.sim.scene import Piece
 
@@ -34,11 +35,21 @@ class GraspSpec:
     # fingers, so a grasp closed a few cm off still ends like the expert's: fingers stopped on the
     # object, the recorded gripper width what the demonstrations show while carrying.
     seat: tuple[float, float, float] | None = None
+    # The finger width (m) a held object keeps its hand at. A real object between the fingers stops
+    # them, so BEHAVIOR's proprio never reads a holding gripper as fully closed; fingers that close
+    # beside an object (the box, gripped along its faces) or over one too thin to stop them (a
+    # plate, the bag) would, and the seed's correction rule (spec §11.1) reads fully closed as a
+    # failed grasp and reopens the hand at the next replan. None: the fingers go where the action
+    # sends them (objects that stop them, like the seated cans).
+    hold_width: float | None = None
 
     def __post_init__(self) -> None:
         if self.seat is not None and (self.constraint != "weld" or len(self.seat) != 3):
             raise ValueError(f"GraspSpec.seat={self.seat!r} needs constraint='weld' (got {self.constraint!r}) "
                              "and three coordinates (palm frame, m)")
+        if self.hold_width is not None and not 0.0 < self.hold_width < schema.GRIPPER_MAX_WIDTH:
+            raise ValueError(f"GraspSpec.hold_width={self.hold_width!r}: expected a finger width in metres between 0 "
+                             f"and {schema.GRIPPER_MAX_WIDTH} (fully open), exclusive")
 
 
 @dataclass(frozen=True)

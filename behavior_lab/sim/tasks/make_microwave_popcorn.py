@@ -24,6 +24,10 @@ STANCE_GAP = 0.28
 HANDLE_REACH = 0.45  # base-frame x of the handle when working the door
 TORSO = (0.15, 0.0, -0.15, 0.0)
 DOOR_OPEN = 1.5
+# The fingers close fully on the bag's top, so a carried bag read as a fully closed gripper, which
+# the seed's correction rule (spec §11.1: task 40's right hand may close only from stage 4) reopens
+# while the bag is picked up: a held bag keeps the fingers 3 cm apart (suite version 5).
+BAG_HOLD_WIDTH = 0.03
 
 
 def pieces() -> list[scene.Piece]:
@@ -150,7 +154,8 @@ TASK = TaskDef(
     doors={"microwave": DoorSpec("microwave_door_joint", open_threshold=0.35)},
     toggles={"microwave": ToggleSpec("microwave_button_joint", sign=1.0, threshold=0.008)},
     grasps={
-        "popcorn_bag": GraspSpec({"left": ("popcorn_bag_grasp",), "right": ("popcorn_bag_grasp",)}),
+        "popcorn_bag": GraspSpec({"left": ("popcorn_bag_grasp",), "right": ("popcorn_bag_grasp",)},
+                                 hold_width=BAG_HOLD_WIDTH),
         "microwave_door": GraspSpec({"right": ("microwave_handle",)}, constraint="connect"),
     },
     info_points=("popcorn_bag", "microwave_handle", "microwave_inside", "microwave_button_site", "counter"),

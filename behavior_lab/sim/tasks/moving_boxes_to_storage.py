@@ -20,6 +20,11 @@ SHELF_HALF, SHELF_H = (0.25, 0.36), 0.62
 BOX_HALF = (0.11, 0.17, 0.09)
 STANCE_GAP = 0.28
 TORSO = (0.15, 0.0, -0.15, 0.0)
+# The fingers close along the box's faces, beside it, so a carried box read as two fully closed
+# grippers, which the seed's correction rule (spec §11.1; task 16 is in both always-open sets)
+# reopens at the next replan, dropping the box: a held box keeps the fingers 3 cm apart (suite
+# version 5).
+BOX_HOLD_WIDTH = 0.03
 
 
 def pieces() -> list[scene.Piece]:
@@ -92,6 +97,6 @@ TASK = TaskDef(
     expert_plan=expert_plan,
     torso=TORSO,
     grasps={"box": GraspSpec({"left": ("box_grasp_left",), "right": ("box_grasp_right",)}, two_handed=True,
-                           window=0.06)},
+                           window=0.06, hold_width=BOX_HOLD_WIDTH)},
     info_points=("box", "shelf", "bench"),
 )

@@ -23,6 +23,10 @@ STANCE_GAP = 0.32  # base centre to the cabinet front (clears the door by ~2.5 c
 COUNTER_GAP = 0.28  # base centre to the counter front when picking plates
 TORSO = (0.15, 0.0, -0.15, 0.0)
 DOOR_OPEN = 0.30  # m of slide the expert opens
+# The fingers close over a 1.6 cm plate without touching it, so a carried plate read as a fully
+# closed gripper, which the seed's correction rule (spec §11.1; task 11 is in its always-open set)
+# reopens at the next replan: a held plate keeps the fingers at its thickness (suite version 5).
+PLATE_HOLD_WIDTH = 0.016
 
 
 def pieces() -> list[scene.Piece]:
@@ -119,7 +123,8 @@ TASK = TaskDef(
     torso=TORSO,
     doors={"cabinet": DoorSpec("cabinet_door_joint", open_threshold=0.12)},
     grasps={
-        **{p: GraspSpec({"left": (f"{p}_grasp",), "right": (f"{p}_grasp",)}) for p in PLATES},
+        **{p: GraspSpec({"left": (f"{p}_grasp",), "right": (f"{p}_grasp",)}, hold_width=PLATE_HOLD_WIDTH)
+           for p in PLATES},
         "cabinet_door": GraspSpec({"right": ("cabinet_handle",)}, constraint="connect"),
     },
     info_points=("plate_1", "plate_2", "cabinet_handle", "cabinet_inside", "counter"),
