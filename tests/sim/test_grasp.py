@@ -143,22 +143,26 @@ def test_a_seat_needs_a_weld():
         GraspSpec({"left": ("handle",)}, constraint="connect", seat=(0.0, 0.0, -0.02))
 
 
-def _held_states(env, instance=0):
-    """Run the expert on one train instance; (success, [(task_id, 23-D state) at every step a welded
-    object is held]). The state comes from the proprio vector as the policy runtime builds it."""
+def _rules_fired_while_held(env, instance=0):
+    """Run the expert on one train instance and apply the seed's gripper corrections (the real
+    `GripperCorrector`, stage 0) to the 23-D state, built from the proprio as the policy runtime
+    builds it, at every step a welded object is held: (success, [rule that fired or None per step])."""
+    from behavior_lab.policy.corrections import GripperCorrector
     from behavior_lab.sim.recorder import expert_rng
 
-    held, step = [], env.step
+    corrector, chunk = GripperCorrector(), np.zeros((30, schema.ACTION_DIM))
+    fired, step = [], env.step
 
     def recording_step(action, render=True):
         out = step(action, render=render)
         if any(h is not None and env.grasp.grasps[h].constraint == "weld" for h in env.grasp.held.values()):
-            held.append(schema.extract_state_from_proprio(env.proprio()))
+            state = schema.extract_state_from_proprio(env.proprio())
+            fired.append(corrector.apply(env.task.task_id, 0, state, chunk).rule)
         return out
 
     env.step = recording_step
     result = make_expert(env, expert_rng(0, env.task.name, instance)).run(instance, render=False)
-    return result.success, held
+    return result.success, fired
 
 
 @pytest.mark.parametrize("task", ["picking_up_trash", "putting_dishes_away_after_cleaning", "moving_boxes_to_storage",
@@ -168,30 +172,19 @@ def test_the_seed_correction_rule_never_reopens_an_expert_grasp(task):
     for tasks 1, 11 and 16 at any stage, for task 40's right hand before stage 4. Every object the
     experts carry must therefore leave the fingers apart (a seat or GraspSpec.hold_width), or no
     policy, however good, could carry it with the seed's corrections on."""
-    from behavior_lab.policy.corrections import GripperCorrector
-
-    env = make_env(task)
-    success, held = _held_states(env)
-    assert success and len(held) > 50
-    corrector = GripperCorrector()
-    chunk = np.zeros((30, schema.ACTION_DIM))
-    fired = [corrector.apply(env.task.task_id, 0, s, chunk).rule for s in held]
+    success, fired = _rules_fired_while_held(make_env(task))
+    assert success and len(fired) > 50
     assert fired.count(None) == len(fired), f"{task}: the correction rule fired on {len(fired) - fired.count(None)} held steps"
 
 
 def test_without_a_hold_width_the_correction_rule_drops_the_box():
     """The negative case of the test above: the box's fingers close beside it, so without
     hold_width the carrying hands read fully closed and the rule would open both."""
-    from behavior_lab.policy.corrections import GripperCorrector
-
     env = make_env("moving_boxes_to_storage")
     env.grasp.grasps["box"] = dataclasses.replace(env.grasp.grasps["box"], hold_width=None)
-    success, held = _held_states(env)
-    assert success and len(held) > 50  # the expert itself does not need the width ...
-    chunk = np.zeros((30, schema.ACTION_DIM))
-    corrector = GripperCorrector()
-    fired = [corrector.apply(env.task.task_id, 0, s, chunk).rule for s in held]
-    assert fired.count("general_gripper") > 0.9 * len(held)  # ... but a policy run through the runtime would drop it
+    success, fired = _rules_fired_while_held(env)
+    assert success and len(fired) > 50  # the expert itself does not need the width ...
+    assert fired.count("general_gripper") > 0.9 * len(fired)  # ... but a policy run through the runtime would drop it
 
 
 def test_a_hold_width_is_a_finger_width():
