@@ -56,11 +56,23 @@ class StepProgressBar(TQDMProgressBar):
     SHOWN = {"train/loss": "loss", "train/action_loss": "action", "train/steps_per_s": "steps/s",
              "val/action_loss": "val_action"}
 
+    def on_train_start(self, trainer, *_) -> None:
+        super().on_train_start(trainer, *_)
+        # a run resumed mid-epoch (every resume: training is one endless epoch) never calls
+        # on_train_epoch_start, so the bar is set up here as well
+        self._set_up_bar(trainer)
+
     def on_train_epoch_start(self, trainer, *_) -> None:
         super().on_train_epoch_start(trainer, *_)
+        self._set_up_bar(trainer)
+
+    def _set_up_bar(self, trainer) -> None:
         bar = self.train_progress_bar
         bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
         bar.set_description("train")
+        # start counting at the resumed step, so it/s is this run's rate (Lightning's bar has smoothing=0:
+        # rate = (n - initial) / elapsed)
+        bar.initial = trainer.global_step
         _update_n(bar, trainer.global_step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

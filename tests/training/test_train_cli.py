@@ -93,6 +93,33 @@ def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
     assert worst == 0.0, f"resumed run differs from the uninterrupted one by up to {worst}"
 
 
+class _BarAtEnd(pl.Callback):
+    """records the step bar's state when training ends"""
+
+    def on_train_end(self, trainer, pl_module):
+        from behavior_lab.training.callbacks import StepProgressBar
+
+        bar = next(c for c in trainer.callbacks if isinstance(c, StepProgressBar)).train_progress_bar
+        self.state = (bar.desc.rstrip(": "), bar.total, bar.initial, bar.n)
+
+
+def test_a_resumed_run_counts_its_bar_from_the_resumed_step(tiny_dataset, tmp_path):
+    """resuming is mid-epoch (Lightning skips on_train_epoch_start): the bar still reads `train n/max_steps`
+    and measures its rate from the resumed step"""
+    common = ["experiment=smoke", "checkpoint.every_n_steps=3", "data.batch_size=4", "trainer.val_check_interval=3",
+              "trainer.enable_progress_bar=true"]
+    first = _BarAtEnd()
+    trainer, module, dm, _ = train_cli.build(_cfg(tiny_dataset, tmp_path / "r", "trainer.max_steps=3", *common),
+                                             extra_callbacks=[first])
+    trainer.fit(module, datamodule=dm)
+    assert first.state == ("train", 3, 0, 3)
+    again = _BarAtEnd()
+    cfg = _cfg(tiny_dataset, tmp_path / "r", "trainer.max_steps=5", *common)
+    trainer, module, dm, _ = train_cli.build(cfg, extra_callbacks=[again])
+    trainer.fit(module, datamodule=dm, ckpt_path=str(tmp_path / "r" / "checkpoints" / "last.ckpt"))
+    assert again.state == ("train", 5, 3, 5)
+
+
 def test_init_from_loads_matching_tensors_and_reports(tiny_dataset, tmp_path, capsys):
     """`init_from=` copies a checkpoint's matching tensors before training (spec §12.2)."""
     from safetensors.torch import save_file
