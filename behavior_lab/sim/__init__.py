@@ -19,7 +19,8 @@ __all__ = ["TASKS", "make_env"]
 # task_info's last two slots; picking_up_trash stands its cans in a row of jittered slots, named
 # by rank from the right. 4: picking_up_trash's assisted grasp has an 8 cm window and a seat.
 # 5: a held plate, popcorn bag or box keeps its hand's fingers apart (GraspSpec.hold_width).
-SUITE_VERSION = 5
+# 6: moving_boxes_to_storage's box is a squeeze grasp (GraspSpec.squeeze), hands 7 cm out.
+SUITE_VERSION = 6
 # The MuJoCo release the suite was validated with (expert success, the measured figures; pinned in
 # constraints.txt). Contact results differ between releases, so another version is warned about and
 # keys the sweep's generated datasets apart.

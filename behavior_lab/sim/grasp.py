@@ -6,7 +6,8 @@ commanded to close (gripper action < 0) while its grasp site is within the objec
 the weld's relative pose is written from the current state and the weld is switched on
 (sim-measurements.md §1 recipe, runtime ``eq_data``; ``mj_setConst`` is never called). Opening the
 hand (action > 0) releases it. A two-handed object (a big box) engages only when both hands close
-within their windows, and drops as soon as either hand opens. A grasp spec with a ``seat`` pulls
+within their windows (or, with ``squeeze``, when the hands straddle it), and drops as soon as either
+hand opens. A grasp spec with a ``seat`` pulls
 the object into the hand as the weld engages (the weld's relative pose puts the object's grasp site
 at the seat), instead of holding it wherever it was inside the window.
 """
@@ -20,6 +21,7 @@ from behavior_lab.sim import robot
 from behavior_lab.sim.tasks.base import GraspSpec
 
 SIDES = ("left", "right")
+SQUEEZE_TOUCH = 0.01  # m: a squeezing hand's grasp point may be this far inside its face's plane (fingers on the face)
 
 
 def weld_name(side: str, body: str) -> str:
@@ -80,9 +82,29 @@ class AssistedGrasp:
             if s != side or self.is_grasped(body):
                 continue
             dist = self._distance(data, side, body)
-            if dist <= self.grasps[body].window and dist < best_d:
+            inside = self.squeezes(data, body) if self.grasps[body].squeeze else dist <= self.grasps[body].window
+            if inside and dist < best_d:
                 best, best_d = body, dist
         return best
+
+    def squeezes(self, data, body: str) -> bool:
+        """Whether the two hands straddle ``body`` as its squeeze grasp needs (GraspSpec.squeeze)."""
+        window = self.grasps[body].window
+        s_left, s_right = (data.site_xpos[self.obj_sites[(side, body)][0]] for side in SIDES)
+        axis = s_left - s_right
+        width = float(np.linalg.norm(axis))
+        axis = axis / width
+        centre = 0.5 * (s_left + s_right)
+        gaps = []
+        for side, site, sign in (("left", s_left, 1.0), ("right", s_right, -1.0)):
+            hand = data.site_xpos[self.hand_site[side]]
+            along = float((hand - centre) @ axis) * sign  # > width / 2: beyond this hand's own face
+            rel = hand - site
+            across = float(np.linalg.norm(rel - (rel @ axis) * axis))
+            if along < 0.5 * width - SQUEEZE_TOUCH or across > window:
+                return False
+            gaps.append(max(along - 0.5 * width, 0.0))
+        return sum(gaps) <= 2.0 * window
 
     def _attach(self, data, side: str, body: str) -> None:
         m = self.model
@@ -140,8 +162,9 @@ class AssistedGrasp:
                 continue
             if self.grasps[body].two_handed:
                 other = "right" if side == "left" else "left"
-                if (other in closing and self.held[other] is None
-                        and self._distance(data, other, body) <= self.grasps[body].window):
+                spec = self.grasps[body]
+                other_in = self.squeezes(data, body) if spec.squeeze else self._distance(data, other, body) <= spec.window
+                if other in closing and self.held[other] is None and other_in:
                     self._attach(data, side, body)
                     self._attach(data, other, body)
             else:

@@ -193,3 +193,92 @@ def test_a_hold_width_is_a_finger_width():
     for bad in (0.0, 0.1, -0.01):
         with pytest.raises(ValueError, match="hold_width"):
             GraspSpec({"left": ("box_grasp_left",)}, hold_width=bad)
+
+
+def _box_hands_at(env, offset: float, gap: float, lift: float = 0.0):
+    """Put the two hands' grasp points `gap` outside the box's side faces, shifted together by
+    `offset` along the face-to-face axis (a robot parked to one side), `lift` above the sites."""
+    sites = {s: env.data.site_xpos[env.model.site(f"box_grasp_{s}").id].copy() for s in ("left", "right")}
+    axis = (sites["left"] - sites["right"]) / np.linalg.norm(sites["left"] - sites["right"])
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        env.data.site_xpos[env.grasp.hand_site[side]] = sites[side] + (sign * gap + offset) * axis + [0, 0, lift]
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.05, -0.05])
+def test_a_squeeze_grasp_takes_a_box_straddled_off_centre(offset):
+    """moving_boxes_to_storage's box is a squeeze grasp: hands 7 cm outside the faces (the expert's
+    gap) engage it with the pair shifted 5 cm to either side, where per-hand windows would not."""
+    from behavior_lab.sim.tasks.moving_boxes_to_storage import HAND_GAP
+
+    env = make_env("moving_boxes_to_storage")
+    env.reset(0, render=False)
+    assert env.grasp.grasps["box"].squeeze
+    _box_hands_at(env, offset, HAND_GAP)
+    env.grasp.update(env.data, {"left": -1.0, "right": -1.0})
+    assert env.grasp.held == {"left": "box", "right": "box"}
+
+    per_hand = make_env("moving_boxes_to_storage")
+    per_hand.reset(0, render=False)
+    per_hand.grasp.grasps["box"] = dataclasses.replace(per_hand.grasp.grasps["box"], squeeze=False)
+    _box_hands_at(per_hand, offset, HAND_GAP)
+    per_hand.grasp.update(per_hand.data, {"left": -1.0, "right": -1.0})
+    assert per_hand.grasp.held == {"left": None, "right": None} or offset == 0.0
+
+
+@pytest.mark.parametrize("case", ["one hand over the box", "hands too far apart", "a hand too high", "one hand closing"])
+def test_a_squeeze_grasp_needs_both_hands_beside_the_box(case):
+    env = make_env("moving_boxes_to_storage")
+    env.reset(0, render=False)
+    cmd = {"left": -1.0, "right": -1.0}
+    if case == "one hand over the box":
+        _box_hands_at(env, 0.09, 0.07)  # the right hand's grasp point 2 cm inside the box
+    elif case == "hands too far apart":
+        _box_hands_at(env, 0.0, 0.085)  # gaps 2 x 8.5 cm > 2 x the 8 cm window
+    elif case == "a hand too high":
+        _box_hands_at(env, 0.0, 0.07)
+        env.data.site_xpos[env.grasp.hand_site["left"]][2] += 0.09
+    else:
+        _box_hands_at(env, 0.0, 0.07)
+        cmd["right"] = 1.0
+    env.grasp.update(env.data, cmd)
+    assert env.grasp.held == {"left": None, "right": None}
+    # the control: the same hands, straddling at the expert's gap, both closing, engage
+    _box_hands_at(env, 0.0, 0.07)
+    env.grasp.update(env.data, {"left": -1.0, "right": -1.0})
+    assert env.grasp.held == {"left": "box", "right": "box"}
+
+
+def test_the_box_is_lifted_by_hands_parked_5_cm_to_one_side():
+    """Physics, not just the check: the expert's whole pick with both hand targets shifted 5 cm
+    along the box's face-to-face axis (no hand lands on the box) still lifts the box."""
+    from behavior_lab.sim.tasks import moving_boxes_to_storage as box_task
+
+    env = make_env("moving_boxes_to_storage")
+    env.reset(0, render=False)
+    ex = make_expert(env, 0)
+    ex.reset()
+    box0 = env.body_pos("box").copy()
+    _drive(ex.drive_to(env.body_pos("bench")[0] - box_task.BENCH_HALF[0] - box_task.STANCE_GAP, box0[1], 0.0), env, ex)
+    axis = env.site_pos("box_grasp_left") - env.site_pos("box_grasp_right")
+    shift = 0.05 * axis / np.linalg.norm(axis)
+
+    def targets(lift):
+        return {s: (p + shift, R) for s, (p, R) in box_task._hand_targets(ex, lift).items()}
+
+    _drive(ex.move_hands(targets(0.14), speed=0.45, settle_max=6), env, ex)
+    _drive(ex.move_hands(targets(0.0), speed=0.25, tol=0.01, settle_max=15, precise=True), env, ex)
+    ex.cmd[schema.LEFT_GRIPPER_DIM] = ex.cmd[schema.RIGHT_GRIPPER_DIM] = -1.0
+    _hold(ex, env, 6)
+    assert env.grasp.held == {"left": "box", "right": "box"}
+    _drive(ex.move_hands({s: (p + [0, 0, 0.16], R) for s, (p, R) in targets(0.0).items()}, speed=0.25, settle_max=0),
+           env, ex)
+    assert env.body_pos("box")[2] > box0[2] + 0.1 and not np.isnan(env.data.qpos).any()
+
+
+def test_a_squeeze_needs_a_two_handed_weld_with_one_site_per_hand():
+    from behavior_lab.sim.tasks.base import GraspSpec
+
+    with pytest.raises(ValueError, match="squeeze"):
+        GraspSpec({"left": ("a",), "right": ("b",)}, squeeze=True)
+    with pytest.raises(ValueError, match="squeeze"):
+        GraspSpec({"left": ("a", "c"), "right": ("b",)}, two_handed=True, squeeze=True)

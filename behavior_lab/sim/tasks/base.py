@@ -42,8 +42,19 @@ class GraspSpec:
     # failed grasp and reopens the hand at the next replan. None: the fingers go where the action
     # sends them (objects that stop them, like the seated cans).
     hold_width: float | None = None
+    # Two-handed objects: a squeeze grasp engages when the two closing hands straddle the object
+    # (each hand's grasp point beyond its own face along the face-to-face axis, the two outside gaps
+    # summing to at most 2 x window) and each hand is within `window` of its face's site across that
+    # axis (height, along the face). So the grasp tolerates a sideways offset of the hands as a pair
+    # (a robot parked a few cm off to one side), as squeezing a real box with two palms does; without
+    # it each hand must be within `window` of its own site. Each side names exactly one site.
+    squeeze: bool = False
 
     def __post_init__(self) -> None:
+        if self.squeeze and not (self.two_handed and self.constraint == "weld"
+                                 and all(len(self.sites.get(s, ())) == 1 for s in ("left", "right"))):
+            raise ValueError(f"GraspSpec.squeeze needs two_handed=True, constraint='weld' and exactly one site per "
+                             f"hand; got two_handed={self.two_handed}, constraint={self.constraint!r}, sites={self.sites}")
         if self.seat is not None and (self.constraint != "weld" or len(self.seat) != 3):
             raise ValueError(f"GraspSpec.seat={self.seat!r} needs constraint='weld' (got {self.constraint!r}) "
                              "and three coordinates (palm frame, m)")
