@@ -25,11 +25,11 @@ TORSO = (0.15, 0.0, -0.15, 0.0)
 # reopens at the next replan, dropping the box: a held box keeps the fingers 3 cm apart (suite
 # version 5).
 BOX_HOLD_WIDTH = 0.03
-# The expert's hands close 7 cm outside the side faces, and the grasp is a squeeze (GraspSpec.squeeze):
-# it engages while the hands straddle the box, so a robot parked up to ~5 cm off to one side (the
-# trained policy's typical sideways error, session 10) still grasps, where each hand within 6 cm of
-# its own face (suite version <= 5, hands 4.5 cm out) needed the stance right to ~1.5 cm and a hand
-# more than 4.5 cm off landed on the box's top (suite version 6).
+# Suite version 6: the expert's hands close 7 cm outside the side faces and the grasp is a squeeze
+# (GraspSpec.squeeze): it engages while the hands straddle the box, so a robot parked up to ~5 cm
+# off to one side (a trained policy's typical sideways error, docs/status.md session 10) still
+# grasps. Up to version 5 each hand had to be within 6 cm of its own face with the hands 4.5 cm
+# out: the stance had to be right to ~1.5 cm, and a hand more than 4.5 cm off landed on the top.
 HAND_GAP = 0.07
 GRASP_WINDOW = 0.08
 
