@@ -163,7 +163,8 @@ class AssistedGrasp:
             if self.grasps[body].two_handed:
                 other = "right" if side == "left" else "left"
                 spec = self.grasps[body]
-                other_in = self.squeezes(data, body) if spec.squeeze else self._distance(data, other, body) <= spec.window
+                # a squeeze candidate was found with both hands straddling it (_candidate checked)
+                other_in = spec.squeeze or self._distance(data, other, body) <= spec.window
                 if other in closing and self.held[other] is None and other_in:
                     self._attach(data, side, body)
                     self._attach(data, other, body)
