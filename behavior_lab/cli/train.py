@@ -12,12 +12,37 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
+def _checkpoint_step(path: Path) -> int:
+    import torch
+
+    try:  # memory-mapped: only the small header values are read, not the weights
+        ckpt = torch.load(str(path), map_location="cpu", mmap=True, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - name the file whatever torch raised
+        raise RuntimeError(f"resume=auto: cannot read {path} ({type(e).__name__}: {e}); remove it or pass "
+                           "resume=<a checkpoint file>") from e
+    if "global_step" not in ckpt:
+        raise RuntimeError(f"resume=auto: {path} is not a Lightning training checkpoint (no 'global_step')")
+    return int(ckpt["global_step"])
+
+
 def _resume_path(resume, out: Path) -> str | None:
     if resume in (None, False, "none", "null", ""):
         return None
     if resume == "auto":
-        last = out / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
+        # A run folder written before build() stopped Lightning's version counter may hold a last-v1.ckpt
+        # beside a stale last.ckpt (the run was resumed after the folder was moved or copied): take the
+        # furthest-trained one, not blindly last.ckpt.
+        lasts = sorted((out / "checkpoints").glob("last*.ckpt"))
+        if not lasts:
+            return None
+        if len(lasts) == 1:
+            return str(lasts[0])
+        steps = {p: _checkpoint_step(p) for p in lasts}
+        best = max(lasts, key=lambda p: (steps[p], p.name == "last.ckpt"))
+        print(f"resume=auto: {len(lasts)} 'last' checkpoints in {out / 'checkpoints'} ("
+              + ", ".join(f"{p.name} at step {steps[p]}" for p in lasts) + f"); resuming from {best.name}",
+              flush=True)
+        return str(best)
     path = Path(str(resume))
     if not path.is_file():
         raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
@@ -100,6 +125,10 @@ def build(cfg: DictConfig, extra_callbacks: list | None = None):
             save_top_k=int(cfg.checkpoint.keep),
             monitor=None,
             save_last=True,
+            # Always (atomically) overwrite last.ckpt. With Lightning's version counter, a run resumed
+            # from a moved or copied folder (the checkpoint's recorded dirpath differs) wrote last-v1.ckpt
+            # beside the old last.ckpt, and the next resume=auto went back to the old one.
+            enable_version_counter=False,
         )
     )
     callbacks += list(extra_callbacks or [])

@@ -93,6 +93,47 @@ def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
     assert worst == 0.0, f"resumed run differs from the uninterrupted one by up to {worst}"
 
 
+def _last_steps(run):
+    return {p.name: torch.load(str(p), map_location="cpu", weights_only=False)["global_step"]
+            for p in sorted((run / "checkpoints").glob("last*.ckpt"))}
+
+
+def test_a_run_resumed_from_a_copied_folder_keeps_one_last_checkpoint(tiny_dataset, tmp_path):
+    """Extending a copy of a run folder: the checkpoint's recorded dirpath differs, which made Lightning's
+    version counter write last-v1.ckpt beside the old last.ckpt, and the next resume=auto went back to it"""
+    import shutil
+
+    common = ["experiment=smoke", "checkpoint.every_n_steps=3", "data.batch_size=4", "trainer.val_check_interval=3"]
+    train_cli.run(_cfg(tiny_dataset, tmp_path / "a", "trainer.max_steps=3", *common))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    train_cli.run(_cfg(tiny_dataset, tmp_path / "b", "trainer.max_steps=6", *common))
+    assert _last_steps(tmp_path / "b") == {"last.ckpt": 6}
+    train_cli.run(_cfg(tiny_dataset, tmp_path / "b", "trainer.max_steps=9", *common))
+    assert _last_steps(tmp_path / "b") == {"last.ckpt": 9}
+    assert _last_steps(tmp_path / "a") == {"last.ckpt": 3}  # the original is untouched
+
+
+def test_resume_auto_takes_the_furthest_trained_last_checkpoint(tiny_dataset, tmp_path, capsys):
+    """A folder written by the versioning ModelCheckpoint (a stale last.ckpt and a newer last-v1.ckpt)"""
+    import shutil
+
+    common = ["experiment=smoke", "checkpoint.every_n_steps=3", "data.batch_size=4", "trainer.val_check_interval=3"]
+    run = tmp_path / "r"
+    train_cli.run(_cfg(tiny_dataset, run, "trainer.max_steps=3", *common))
+    ckpts = run / "checkpoints"
+    shutil.copy(ckpts / "last.ckpt", tmp_path / "step3.ckpt")
+    train_cli.run(_cfg(tiny_dataset, run, "trainer.max_steps=5", *common))
+    (ckpts / "last.ckpt").rename(ckpts / "last-v1.ckpt")
+    shutil.copy(tmp_path / "step3.ckpt", ckpts / "last.ckpt")
+    assert _last_steps(run) == {"last-v1.ckpt": 5, "last.ckpt": 3}
+    assert train_cli._resume_path("auto", run) == str(ckpts / "last-v1.ckpt")
+    assert "last-v1.ckpt at step 5" in capsys.readouterr().out
+    assert train_cli._resume_path(None, run) is None
+    (ckpts / "last-v2.ckpt").write_bytes(b"half a checkpoint")
+    with pytest.raises(RuntimeError, match="last-v2.ckpt"):
+        train_cli._resume_path("auto", run)
+
+
 class _BarAtEnd(pl.Callback):
     """records the step bar's state when training ends"""
 
