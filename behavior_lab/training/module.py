@@ -14,6 +14,7 @@ losses are comparable across evaluations and do not perturb training.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any, Mapping
 
@@ -21,9 +22,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
+from lightning.pytorch.utilities import rank_zero_warn
 
 from behavior_lab.data.schema import ACTION_DIM_NAMES
-from behavior_lab.training.schedule import WarmupCosine, build_adamw, build_scheduler
+from behavior_lab.training.schedule import WarmupCosine, build_adamw, build_scheduler, schedule_change
 
 # compute_loss keys (docs/interfaces.md) -> logged names (spec §14: subtask_* is our stage_*)
 _SCALAR_KEYS = {
@@ -114,6 +116,17 @@ class PolicyModule(pl.LightningModule):
         sched = build_scheduler(opt, self.schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 
+    def on_train_start(self) -> None:
+        """A resumed run follows its config's schedule: Lightning restored the checkpoint's base LR and
+        the optimizer's last LR, which differ when the run was extended with another schedule."""
+        step = int(self.trainer.global_step)
+        for cfg in self.trainer.lr_scheduler_configs:
+            cfg.scheduler.base_lrs = [self.schedule.peak_lr] * len(cfg.scheduler.base_lrs)
+        for opt in self.trainer.optimizers:
+            for g in opt.param_groups:
+                g["initial_lr"] = self.schedule.peak_lr
+                g["lr"] = self.schedule.lr(step)
+
     def _log_now(self) -> bool:
         return self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0
 
@@ -203,6 +216,7 @@ class PolicyModule(pl.LightningModule):
 
     # --- exact resume: RNG states travel with the checkpoint ---------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lr_schedule"] = dataclasses.asdict(self.schedule)
         states = {
             "torch": torch.get_rng_state(),
             "numpy": _numpy_state_to_plain(np.random.get_state()),
@@ -213,6 +227,13 @@ class PolicyModule(pl.LightningModule):
         checkpoint["rng_states"] = states
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("lr_schedule")
+        if saved is None:  # checkpoints from before build_scheduler wrapped the schedule: LambdaLR kept its fields
+            lambdas = (checkpoint.get("lr_schedulers") or [{}])[0].get("lr_lambdas") or [None]
+            saved = lambdas[0] if isinstance(lambdas[0], dict) else None
+        note = schedule_change(saved, self.schedule, int(checkpoint.get("global_step", 0)))
+        if note:
+            rank_zero_warn(note)
         states = checkpoint.get("rng_states")
         if not states:
             return

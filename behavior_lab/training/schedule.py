@@ -78,4 +78,31 @@ def build_adamw(
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, schedule: WarmupCosine) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=schedule)
+    """LambdaLR over ``schedule``. The factor is wrapped in a plain function on purpose: LambdaLR saves a
+    callable object's attributes in its state and writes them back on load, so a resumed run would
+    silently keep the checkpoint's schedule (e.g. the old ``decay_steps`` when ``max_steps`` was raised)
+    whatever its config says. The schedule is configuration, not training state; PolicyModule reports
+    a change on resume (``schedule_change``)."""
+
+    def factor(step: int) -> float:
+        return schedule(step)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
+
+
+def schedule_change(saved: dict | None, current: WarmupCosine, step: int) -> str | None:
+    """One line naming what differs between a checkpoint's schedule (``saved``: WarmupCosine fields)
+    and this run's, with the LR each gives at ``step``; None when they agree or nothing was saved."""
+    if not saved:
+        return None
+    fields = ("peak_lr", "end_lr", "warmup_steps", "decay_steps")
+    try:
+        old = WarmupCosine(**{k: saved[k] for k in fields})
+    except (KeyError, TypeError, ValueError):
+        return None
+    diff = [f"{k} {getattr(old, k)} -> {getattr(current, k)}" for k in fields if getattr(old, k) != getattr(current, k)]
+    if not diff:
+        return None
+    return (f"resume at step {step}: the LR schedule differs from the checkpoint's ({', '.join(diff)}); this run "
+            f"follows its config: lr {old.lr(step):.3g} -> {current.lr(step):.3g} at step {step}, "
+            f"end_lr from step {current.decay_steps}")

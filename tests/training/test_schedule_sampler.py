@@ -73,3 +73,26 @@ def test_sampler_state_dict_checks_dataset_size():
     assert (t.seed, t.start) == (1, 5)
     with pytest.raises(ValueError, match="same data.root"):
         StepSeededSampler(11).load_state_dict(s.state_dict())
+
+
+def test_schedule_change_names_the_fields_and_the_lr_at_the_resumed_step():
+    from behavior_lab.training.schedule import schedule_change
+
+    now = WarmupCosine(3e-4, 3e-5, 100, 8000)
+    old = {"peak_lr": 3e-4, "end_lr": 3e-5, "warmup_steps": 100, "decay_steps": 4000}
+    note = schedule_change(old, now, 4000)
+    assert "decay_steps 4000 -> 8000" in note and "lr 3e-05 -> 0.000168 at step 4000" in note, note
+    assert schedule_change({**old, "decay_steps": 8000}, now, 4000) is None  # the same schedule
+    assert schedule_change(None, now, 4000) is None and schedule_change({"junk": 1}, now, 4000) is None
+
+
+def test_the_scheduler_state_does_not_carry_the_schedule():
+    """LambdaLR stores a callable object's attributes and writes them back on load: the schedule would
+    come from the checkpoint instead of the run's config"""
+    p = torch.nn.Parameter(torch.zeros(3))
+    state = build_scheduler(build_adamw([p]), WarmupCosine(1e-4, 1e-5, 10, 100)).state_dict()
+    assert state["lr_lambdas"] == [None]
+    now = WarmupCosine(1e-4, 1e-5, 10, 400)
+    sched = build_scheduler(build_adamw([p]), now)
+    sched.load_state_dict(state)
+    assert now.decay_steps == 400 and sched.lr_lambdas[0](200) == pytest.approx(now(200))

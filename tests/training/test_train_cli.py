@@ -134,6 +134,36 @@ def test_resume_auto_takes_the_furthest_trained_last_checkpoint(tiny_dataset, tm
         train_cli._resume_path("auto", run)
 
 
+class _LrPerStep(pl.Callback):
+    def __init__(self):
+        self.lrs = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.lrs[trainer.global_step] = trainer.optimizers[0].param_groups[0]["lr"]
+
+
+def test_an_extended_run_follows_its_configured_lr_schedule(tiny_dataset, tmp_path, recwarn):
+    """Raising max_steps (experiment=embedded ties optim.decay_steps to it) on a finished run: the resumed
+    steps use the new cosine, as the exported config says, and the change is reported. LambdaLR used to
+    write the checkpoint's schedule back on load, so the run went on at the old end LR."""
+    from behavior_lab.training.schedule import WarmupCosine
+
+    common = ["experiment=smoke", "checkpoint.every_n_steps=3", "data.batch_size=4", "trainer.val_check_interval=3",
+              "optim.lr=1e-3", "optim.end_lr=1e-4", "optim.warmup_steps=1"]
+    train_cli.run(_cfg(tiny_dataset, tmp_path / "r", "trainer.max_steps=3", "optim.decay_steps=3", *common))
+    seen = _LrPerStep()
+    cfg = _cfg(tiny_dataset, tmp_path / "r", "trainer.max_steps=6", "optim.decay_steps=6", *common)
+    trainer, module, dm, _ = train_cli.build(cfg, extra_callbacks=[seen])
+    trainer.fit(module, datamodule=dm, ckpt_path=str(tmp_path / "r" / "checkpoints" / "last.ckpt"))
+    want = WarmupCosine(1e-3, 1e-4, 1, 6)
+    assert sorted(seen.lrs) == [3, 4, 5]
+    for step, lr in seen.lrs.items():
+        assert lr == pytest.approx(want.lr(step), rel=1e-6), (step, lr, want.lr(step))
+    assert seen.lrs[3] > 3e-4  # not the old run's end LR (1e-4)
+    notes = [str(w.message) for w in recwarn if "LR schedule differs" in str(w.message)]
+    assert notes and "decay_steps 3 -> 6" in notes[0], notes
+
+
 class _BarAtEnd(pl.Callback):
     """records the step bar's state when training ends"""
 
