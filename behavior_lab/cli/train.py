@@ -16,7 +16,7 @@ def _checkpoint_step(path: Path) -> int:
     import torch
 
     try:  # memory-mapped: only the small header values are read, not the weights
-        ckpt = torch.load(str(path), map_location="cpu", mmap=True, weights_only=False)
+        ckpt = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
     except Exception as e:  # noqa: BLE001 - name the file whatever torch raised
         raise RuntimeError(f"resume=auto: cannot read {path} ({type(e).__name__}: {e}); remove it or pass "
                            "resume=<a checkpoint file>") from e

@@ -10,7 +10,7 @@ uninterrupted one (the LambdaLR state holds only the step counter).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 import torch
@@ -95,12 +95,12 @@ def schedule_change(saved: dict | None, current: WarmupCosine, step: int) -> str
     and this run's, with the LR each gives at ``step``; None when they agree or nothing was saved."""
     if not saved:
         return None
-    fields = ("peak_lr", "end_lr", "warmup_steps", "decay_steps")
+    names = [f.name for f in fields(WarmupCosine)]
     try:
-        old = WarmupCosine(**{k: saved[k] for k in fields})
+        old = WarmupCosine(**{k: saved[k] for k in names})
     except (KeyError, TypeError, ValueError):
         return None
-    diff = [f"{k} {getattr(old, k)} -> {getattr(current, k)}" for k in fields if getattr(old, k) != getattr(current, k)]
+    diff = [f"{k} {getattr(old, k)} -> {getattr(current, k)}" for k in names if getattr(old, k) != getattr(current, k)]
     if not diff:
         return None
     return (f"resume at step {step}: the LR schedule differs from the checkpoint's ({', '.join(diff)}); this run "
